@@ -1,0 +1,87 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Strict settings applied to every Swift target, as swift-log does.
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "AggregateStore",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "AggregateStore", targets: ["AggregateStore"]),
+        .library(name: "AggregateStoreTestKit", targets: ["AggregateStoreTestKit"]),
+        .executable(name: "aggstore", targets: ["AggregateStoreCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+    ],
+    targets: [
+        // liblz4 from the system (apt: liblz4-dev); see `make deps`.
+        .systemLibrary(
+            name: "CLZ4",
+            pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"]), .brew(["lz4"])]
+        ),
+        // CRC32C with the SSE4.2 instruction and a portable slicing-by-8 fallback.
+        .target(name: "CCRC32C"),
+        // The storage engine: format, file-system seam, log, recovery, indexes.
+        .target(
+            name: "AggregateStoreEngine",
+            dependencies: [
+                "CLZ4", "CCRC32C",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // The public API for component developers (filled by the DataStore issue).
+        .target(
+            name: "AggregateStore",
+            dependencies: ["AggregateStoreEngine"],
+            swiftSettings: strict
+        ),
+        // Test file systems and helpers, shared by the tests, the crash suite and benchmarks.
+        .target(
+            name: "AggregateStoreTestKit",
+            dependencies: ["AggregateStoreEngine"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "AggregateStoreCLI",
+            dependencies: [
+                "AggregateStoreEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "AggregateStoreEngineTests",
+            dependencies: [
+                "AggregateStoreEngine", "AggregateStoreTestKit",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Runs the built `aggstore` binary as a child process (exit codes, the lock across processes).
+        .testTarget(
+            name: "AggregateStoreCLITests",
+            dependencies: [
+                "AggregateStoreCLI", "AggregateStoreEngine", "AggregateStoreTestKit",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "AggregateStoreTests",
+            dependencies: ["AggregateStore", "AggregateStoreTestKit"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,75 @@
+/// Every constant of the on-disk format, in one place. `Docs/FORMAT.md` is the specification;
+/// a change here is a format change and bumps ``version``.
+package enum Format {
+    /// The format version written in segment headers and the manifest.
+    package static let version: UInt16 = 1
+
+    // MARK: Store directory
+
+    /// The file a handle `flock`s while it has the store open.
+    package static let lockFileName = "LOCK"
+    /// The current list of segments.
+    package static let manifestFileName = "MANIFEST"
+    /// Where a new manifest is written before it is renamed over ``manifestFileName``.
+    package static let manifestTemporaryFileName = "MANIFEST.tmp"
+    /// The extension of segment files, named by their id in at least ``segmentNameDigits`` digits.
+    package static let segmentFileExtension = ".seg"
+    /// The minimum number of decimal digits in a segment file name (zero-padded).
+    package static let segmentNameDigits = 8
+
+    // MARK: Segment header
+
+    /// `AGSG` in little-endian byte order.
+    package static let segmentMagic: UInt32 = 0x4753_4741
+    /// The size of a segment header; the first frame starts here.
+    package static let segmentHeaderLength = 40
+    /// Offset of the header CRC within the segment header; it covers the bytes before it.
+    package static let segmentHeaderCRCOffset = 32
+
+    // MARK: Batch frame
+
+    /// `AGBF` in little-endian byte order; lets a scanner resynchronise after damage.
+    package static let frameMagic: UInt32 = 0x4642_4741
+    /// The size of a frame header.
+    package static let frameHeaderLength = 32
+    /// Offset of the frame CRC (over salt, header bytes before it, and the stored payload).
+    package static let frameCRCOffset = 24
+    /// Offset of the header CRC (over the header bytes before it).
+    package static let frameHeaderCRCOffset = 28
+    /// Frame flag: the payload is LZ4 block-compressed.
+    package static let frameFlagCompressed: UInt16 = 1 << 0
+    /// The flags a version-1 reader understands.
+    package static let frameKnownFlags: UInt16 = frameFlagCompressed
+    /// Upper bound on stored and uncompressed payload lengths, checked before allocating.
+    package static let maximumPayloadLength = 1 << 30
+
+    // MARK: Payload
+
+    /// Operation tags in a frame payload.
+    package enum OperationTag: UInt8, Sendable {
+        case put = 1
+        case delete = 2
+        case event = 3
+    }
+    /// Upper bound on the UTF-8 length of tables, ids, field names and event types.
+    package static let maximumNameLength = 1024
+
+    // MARK: Manifest
+
+    /// `AGMF` in little-endian byte order.
+    package static let manifestMagic: UInt32 = 0x464D_4741
+    /// Bytes before the segment entries.
+    package static let manifestHeaderLength = 28
+    /// Bytes per segment entry: id, base sequence, sealed length, last sequence.
+    package static let manifestEntryLength = 32
+    /// `sealedLength` of the active (last) segment.
+    package static let activeSegmentLength = UInt64.max
+    /// Upper bound on the number of segments in a manifest, checked before allocating.
+    package static let maximumSegmentCount = 1 << 24
+
+    // MARK: Checksums
+
+    /// LevelDB's mask delta: a stored CRC is rotated and offset so that CRCs of data that
+    /// contains CRCs are not trivially related.
+    package static let crcMaskDelta: UInt32 = 0xA282_EAD8
+}
