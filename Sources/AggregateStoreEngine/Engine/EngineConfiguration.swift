@@ -1,0 +1,62 @@
+/// When a commit is acknowledged relative to stable storage.
+public enum Durability: Sendable, Hashable {
+    /// Each commit is `fdatasync`ed before it is acknowledged. The default.
+    case synchronous
+    /// No fsync at all: commits survive a process crash but **not a power loss or an OS crash**.
+    /// For tests and bulk loads only; the name says so on purpose.
+    case unsafeNoSync
+}
+
+/// Settings of a ``StorageEngine``, a `Sendable` struct of `var`s in GRDB's shape.
+///
+/// ```swift
+/// var configuration = EngineConfiguration()
+/// configuration.segmentSize = 16 << 20
+/// let engine = try StorageEngine.open(at: "/var/lib/orders", configuration: configuration)
+/// ```
+public struct EngineConfiguration: Sendable, Hashable {
+    /// Commit durability; ``Durability/synchronous`` by default.
+    public var durability: Durability = .synchronous
+    /// The size at which the active segment is sealed and a new one started. Default 64 MiB.
+    public var segmentSize: Int = 64 << 20
+    /// The largest record a put may carry. Default 16 MiB; never more than
+    /// ``effectiveMaximumBatchSize``.
+    public var maximumRecordSize: Int = 16 << 20
+    /// The largest encoded batch a commit may write. Default 32 MiB; never more than half a
+    /// segment, since a frame never spans segments (see ``effectiveMaximumBatchSize``).
+    public var maximumBatchSize: Int = 32 << 20
+    /// Bytes of decompressed frame payloads kept for reads. Default 64 MiB; 0 disables the cache.
+    public var readCacheSize: Int = 64 << 20
+    /// Open without writing anything: no lock upgrade, no truncation, commits refused.
+    public var readOnly: Bool = false
+
+    /// Creates the default configuration.
+    public init() {}
+
+    /// The batch limit in force: ``maximumBatchSize``, capped at half a segment so that a frame
+    /// always fits in a fresh segment.
+    public var effectiveMaximumBatchSize: Int {
+        min(maximumBatchSize, (segmentSize - Format.segmentHeaderLength - Format.frameHeaderLength) / 2)
+    }
+
+    /// The record limit in force: ``maximumRecordSize``, capped at ``effectiveMaximumBatchSize``.
+    public var effectiveMaximumRecordSize: Int {
+        min(maximumRecordSize, effectiveMaximumBatchSize)
+    }
+
+    /// Checks the settings against each other and the format's limits.
+    func validate() throws(StoreError) {
+        guard segmentSize >= 4096, segmentSize <= Int(UInt32.max) else {
+            throw StoreError(.invalidArgument, "segmentSize \(segmentSize) must be between 4096 and \(UInt32.max) bytes")
+        }
+        guard maximumBatchSize > 0, maximumBatchSize <= Format.maximumPayloadLength else {
+            throw StoreError(.invalidArgument, "maximumBatchSize \(maximumBatchSize) must be between 1 and \(Format.maximumPayloadLength) bytes")
+        }
+        guard maximumRecordSize > 0 else {
+            throw StoreError(.invalidArgument, "maximumRecordSize \(maximumRecordSize) must be positive")
+        }
+        guard readCacheSize >= 0 else {
+            throw StoreError(.invalidArgument, "readCacheSize must not be negative")
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Logging
+import Synchronization
+
+/// Counts that describe a store, from ``StorageEngine/statistics()``.
+public struct EngineStatistics: Sendable, Hashable, Codable {
+    /// One segment file.
+    public struct Segment: Sendable, Hashable, Codable {
+        /// The segment id.
+        public var id: UInt64
+        /// Its file size in bytes.
+        public var bytes: UInt64
+        /// Whether it is sealed (only the last segment is not).
+        public var sealed: Bool
+        /// The sequence number of its first frame.
+        public var baseSequence: UInt64
+    }
+
+    /// The segments in order.
+    public var segments: [Segment]
+    /// Frames (commits) in the log.
+    public var frames: Int
+    /// The last commit sequence number.
+    public var lastSequence: UInt64
+    /// Bytes of all segment files.
+    public var logBytes: UInt64
+    /// Uncompressed payload bytes of all frames.
+    public var payloadBytes: UInt64
+    /// Payload bytes as stored, after compression.
+    public var storedBytes: UInt64
+    /// Live records: the latest version of each key that is not deleted.
+    public var liveRecords: Int
+    /// Dead record versions: overwritten puts and tombstones, which compaction can reclaim.
+    public var deadRecords: Int
+    /// Bytes of live records.
+    public var liveRecordBytes: UInt64
+    /// Puts, deletes and outbox events in the log.
+    public var puts: Int, deletes: Int, events: Int
+    /// Live records per table.
+    public var tables: [String: Int]
+
+    /// Uncompressed over stored payload bytes (1 when nothing is compressed, or the log is empty).
+    public var compressionRatio: Double {
+        storedBytes == 0 ? 1 : Double(payloadBytes) / Double(storedBytes)
+    }
+}
+
+/// What ``StorageEngine/verify()`` checked and found.
+public struct VerificationReport: Sendable, Equatable {
+    /// Segments re-read.
+    public var segments: Int
+    /// Frames whose CRCs, lengths, payloads and sequence numbers were checked.
+    public var frames: Int
+    /// The last sequence number found.
+    public var lastSequence: UInt64
+    /// Everything wrong, each naming its file and offset where it has one. Empty when healthy.
+    public var problems: [StoreError]
+
+    /// Whether nothing is wrong.
+    public var isHealthy: Bool { problems.isEmpty }
+}
+
+extension StorageEngine {
+    /// Counts over the log and the indexes.
+    public func statistics() throws(StoreError) -> EngineStatistics {
+        let manifest = writer.withLock { $0.manifest }
+        let (counters, liveRecords, liveBytes, tables, lastSequence) = try state.withLock { state throws(StoreError) in
+            guard !state.isClosed else { throw StoreError(.closed, "the store is closed") }
+            var liveBytes: UInt64 = 0
+            for entries in state.index.primary.values {
+                for entry in entries.values { liveBytes += UInt64(entry.location?.recordLength ?? 0) }
+            }
+            return (state.counters, state.index.liveCount, liveBytes, state.index.liveCounts(), state.lastSequence)
+        }
+        var segments: [EngineStatistics.Segment] = []
+        var logBytes: UInt64 = 0
+        for entry in manifest.segments {
+            let handle = self.segments.withLock { $0[UInt32(entry.id)] }
+            let size = try handle?.size() ?? 0
+            logBytes += size
+            segments.append(.init(id: entry.id, bytes: size, sealed: !entry.isActive, baseSequence: entry.baseSequence))
+        }
+        return EngineStatistics(
+            segments: segments, frames: counters.frames, lastSequence: lastSequence, logBytes: logBytes,
+            payloadBytes: counters.payloadBytes, storedBytes: counters.storedBytes,
+            liveRecords: liveRecords, deadRecords: counters.puts + counters.deletes - liveRecords,
+            liveRecordBytes: liveBytes, puts: counters.puts, deletes: counters.deletes, events: counters.events,
+            tables: tables)
+    }
+
+    /// Re-reads every frame of the store, checking every CRC, length and sequence number, and
+    /// compares the indexes with ones rebuilt from the log. Never modifies the store; commits
+    /// wait while it runs.
+    ///
+    /// - Returns: A report whose ``VerificationReport/problems`` is empty when the store is healthy.
+    public func verify() throws(StoreError) -> VerificationReport {
+        try writer.withLock { writer throws(StoreError) -> VerificationReport in
+            guard !writer.isClosed else { throw StoreError(.closed, "the store is closed") }
+            let recovery = Recovery(directory: path, fileSystem: fileSystem, readOnly: true, logger: logger)
+            var report = VerificationReport(segments: 0, frames: 0, lastSequence: 0, problems: [])
+            let log: RecoveredLog
+            do throws(StoreError) {
+                log = try recovery.run()
+            } catch where error.code == .corruption || error.code == .unsupportedFormat {
+                report.problems.append(error)
+                return report
+            }
+            defer { for handle in log.handles.values { try? handle.close() } }
+            report.segments = log.report.segments
+            report.frames = log.report.frames
+            report.lastSequence = log.report.lastSequence
+            if let torn = log.report.tornTail {
+                report.problems.append(.corruption("torn tail of \(torn.bytes) bytes (\(torn.reason))", path: torn.path, offset: torn.offset))
+            }
+            for name in log.report.leftoverFiles {
+                report.problems.append(StoreError(.corruption, "leftover file not referenced by the manifest", path: joinPath(path, name)))
+            }
+            let (index, counters, lastSequence) = state.withLock { ($0.index, $0.counters, $0.lastSequence) }
+            if log.index != index {
+                report.problems.append(StoreError(.corruption, "the in-memory index differs from one rebuilt from the log", path: path))
+            }
+            if log.counters != counters || log.report.lastSequence != lastSequence {
+                report.problems.append(StoreError(.corruption, "the log holds \(log.counters.frames) frames up to sequence \(log.report.lastSequence); the store believes \(counters.frames) up to \(lastSequence)", path: path))
+            }
+            if log.manifest != writer.manifest {
+                report.problems.append(StoreError(.corruption, "the manifest on disk differs from the one in memory", path: joinPath(path, Format.manifestFileName)))
+            }
+            return report
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import Synchronization
+
+extension StorageEngine {
+    /// The latest version of a record, or nil if it was never written or is deleted.
+    ///
+    /// Served by the primary index; the record's frame is read with one `pread`, its CRC
+    /// verified and its payload decompressed, unless the payload is in the read cache.
+    /// - Throws: ``StoreError/Code/closed``; ``StoreError/Code/corruption`` if the frame no
+    ///   longer verifies; ``StoreError/Code/io``.
+    public func record(table: String, id: String) throws(StoreError) -> StoredRecord? {
+        let entry = try readIndex { $0.entry(table: table, id: id) }
+        guard let entry, let location = entry.location else { return nil }
+        return try load(table: table, id: id, entry: entry, location: location)
+    }
+
+    /// The records with the given ids (an IN lookup), in the order of `ids`, skipping ids that
+    /// do not exist and repeated ids.
+    public func records(table: String, ids: [String]) throws(StoreError) -> [StoredRecord] {
+        let entries = try readIndex { index in
+            var seen = Set<String>()
+            return ids.compactMap { id -> (String, IndexEntry)? in
+                guard seen.insert(id).inserted, let entry = index.entry(table: table, id: id), entry.isLive else { return nil }
+                return (id, entry)
+            }
+        }
+        var records: [StoredRecord] = []
+        records.reserveCapacity(entries.count)
+        for (id, entry) in entries {
+            records.append(try load(table: table, id: id, entry: entry, location: entry.location!))
+        }
+        return records
+    }
+
+    /// The ids of the live records of `table` whose foreign key `field` is `value`, sorted.
+    /// Served by the foreign-key index.
+    public func ids(table: String, field: String, value: String) throws(StoreError) -> [String] {
+        try readIndex { $0.ids(table: table, field: field, value: value) }
+    }
+
+    /// The live records of `table` whose foreign key `field` is `value`, sorted by id.
+    public func records(table: String, field: String, value: String) throws(StoreError) -> [StoredRecord] {
+        try records(table: table, ids: ids(table: table, field: field, value: value))
+    }
+
+    /// The latest version of a key, tombstones included (0 if never written), and whether it is live.
+    public func version(table: String, id: String) throws(StoreError) -> (version: UInt64, isLive: Bool) {
+        try readIndex { index in
+            index.entry(table: table, id: id).map { ($0.version, $0.isLive) } ?? (0, false)
+        }
+    }
+
+    /// Runs `body` on the index under the index lock, after checking the store is open.
+    package func readIndex<T>(_ body: (KeyIndex) -> T) throws(StoreError) -> T {
+        try state.withLock { state throws(StoreError) -> T in
+            guard !state.isClosed else { throw StoreError(.closed, "the store is closed") }
+            return body(state.index)
+        }
+    }
+
+    private func load(table: String, id: String, entry: IndexEntry, location: RecordLocation) throws(StoreError) -> StoredRecord {
+        let payload = try framePayload(location)
+        let start = Int(location.recordOffset)
+        let end = start + Int(location.recordLength)
+        guard end <= payload.count else {
+            throw .corruption("record \(table)/\(id) lies outside its frame's payload",
+                              path: segmentPath(location.segment), offset: location.frameOffset)
+        }
+        return StoredRecord(table: table, id: id, version: entry.version, sequence: entry.sequence,
+                            foreignKeys: entry.foreignKeys, bytes: Array(payload[start..<end]))
+    }
+
+    /// The uncompressed payload of the frame at `location`, from the cache or from disk.
+    package func framePayload(_ location: RecordLocation) throws(StoreError) -> [UInt8] {
+        let address = location.frame
+        if let cached = cache.payload(for: address) { return cached }
+        let frameLength = Format.frameHeaderLength + Int(location.storedLength)
+        let path = segmentPath(location.segment)
+        // The pread happens under the segments lock so that close() cannot release the
+        // descriptor (and the kernel reuse its number) while it is being read.
+        let bytes = try segments.withLock { handles throws(StoreError) -> [UInt8] in
+            guard let handle = handles[location.segment] else { throw StoreError(.closed, "the store is closed") }
+            return try handle.read(at: location.frameOffset, count: frameLength)
+        }
+        guard bytes.count == frameLength else {
+            throw .corruption("frame is cut short (\(bytes.count) of \(frameLength) bytes)", path: path, offset: location.frameOffset)
+        }
+        let payload = try bytes.withUnsafeBytesTyped { buffer throws(StoreError) -> [UInt8] in
+            let headerBytes = UnsafeRawBufferPointer(rebasing: buffer[..<Format.frameHeaderLength])
+            guard case let .success(header) = Frame.parseHeader(headerBytes), header.storedLength == Int(location.storedLength) else {
+                throw .corruption("frame header no longer verifies", path: path, offset: location.frameOffset)
+            }
+            let stored = UnsafeRawBufferPointer(rebasing: buffer[Format.frameHeaderLength...])
+            guard Frame.verify(header, headerBytes: headerBytes, stored: stored, salt: salt) else {
+                throw .corruption("frame CRC mismatch on read", path: path, offset: location.frameOffset)
+            }
+            do throws(StoreError) {
+                return try Frame.payload(of: header, stored: stored)
+            } catch {
+                throw .corruption("frame does not decompress: \(error.message)", path: path, offset: location.frameOffset)
+            }
+        }
+        cache.insert(payload, for: address)
+        return payload
+    }
+
+    /// The path of a segment file.
+    package func segmentPath(_ segment: UInt32) -> String {
+        joinPath(path, SegmentHeader.fileName(for: UInt64(segment)))
+    }
+}

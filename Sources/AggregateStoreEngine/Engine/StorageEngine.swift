@@ -1,0 +1,204 @@
+public import Logging
+package import Synchronization
+
+/// The log-structured storage engine: one writer appends each commit as one checksummed,
+/// LZ4-compressed frame and fsyncs it before acknowledging; in-memory primary- and foreign-key
+/// indexes serve reads.
+///
+/// This is the low-level layer. Component code uses the DataStore and UnitOfWork API of the
+/// `AggregateStore` module, which commits through it.
+///
+/// ```swift
+/// let engine = try StorageEngine.open(at: "/var/lib/orders")
+/// var batch = WriteBatch(unitOfWorkId: "uow-1")
+/// batch.put(table: "SalesOrder", id: "so-1", record: bytes, expecting: .absent)
+/// try engine.commit(batch)
+/// let order = try engine.record(table: "SalesOrder", id: "so-1")
+/// try engine.close()
+/// ```
+///
+/// ## Topics
+/// - ``open(at:configuration:logger:)``
+/// - ``commit(_:)``
+/// - ``record(table:id:)``
+/// - ``records(table:ids:)``
+/// - ``ids(table:field:value:)``
+/// - ``statistics()``
+/// - ``verify()``
+/// - ``close()``
+///
+/// Thread safety: all methods may be called from any thread. Commits are serialised by the
+/// writer lock; reads take the index lock only briefly and never wait for an fsync.
+public final class StorageEngine: Sendable {
+    /// The store directory.
+    public let path: String
+    /// The settings the store was opened with.
+    public let configuration: EngineConfiguration
+    /// What opening the store found and did.
+    public let recoveryReport: RecoveryReport
+
+    package let fileSystem: any FileSystem
+    package let logger: Logger
+    package let salt: UInt64
+    package let cache: ReadCache
+    private let lockHandle: any FileHandle
+    package let writer: Mutex<WriterState>
+    package let state: Mutex<ReadState>
+    package let segments: Mutex<[UInt32: any FileHandle]>
+
+    /// The writer's state, guarded by the writer lock (held across write and fsync).
+    package struct WriterState: Sendable {
+        package var manifest: Manifest
+        package var activeHandle: any FileHandle
+        package var activeId: UInt64
+        package var activeEnd: UInt64
+        package var framesInActive: Int
+        package var nextSequence: UInt64
+        /// Set by a failed fsync (or a write that could not be undone): writes stop until reopen.
+        package var failure: StoreError?
+        package var isClosed = false
+    }
+
+    /// What readers see, guarded by the index lock (held briefly).
+    package struct ReadState: Sendable {
+        package var index: KeyIndex
+        package var counters: LogCounters
+        package var lastSequence: UInt64
+        package var isClosed = false
+    }
+
+    /// Opens the store at `path`, creating it if the directory holds none, and recovers it.
+    ///
+    /// - Parameters:
+    ///   - path: The store directory; created (with its parent fsynced) if missing.
+    ///   - configuration: Settings; see ``EngineConfiguration``.
+    ///   - logger: Where recovery and failures are reported.
+    /// - Returns: The open engine; ``recoveryReport`` says what recovery did.
+    /// - Throws: ``StoreError/Code/locked`` if another process or handle has the store open,
+    ///   ``StoreError/Code/corruption`` with the file and offset of any damage that is not a
+    ///   torn tail, ``StoreError/Code/io`` for failed system calls.
+    public static func open(at path: String, configuration: EngineConfiguration = EngineConfiguration(),
+                            logger: Logger = Logger.current) throws(StoreError) -> StorageEngine {
+        try open(at: path, configuration: configuration, fileSystem: PosixFileSystem(), logger: logger)
+    }
+
+    /// Opens the store through a given file system (the seam tests use to inject faults).
+    package static func open(at path: String, configuration: EngineConfiguration = EngineConfiguration(),
+                             fileSystem: any FileSystem, logger: Logger = Logger.current) throws(StoreError) -> StorageEngine {
+        let started = monotonicSeconds()
+        try configuration.validate()
+        guard !path.isEmpty else { throw StoreError(.invalidArgument, "the store path is empty") }
+        let lockHandle = try lockStore(at: path, configuration: configuration, fileSystem: fileSystem)
+        do {
+            let recovery = Recovery(directory: path, fileSystem: fileSystem, readOnly: configuration.readOnly, logger: logger)
+            var log = try recovery.run()
+            log.report.duration = monotonicSeconds() - started
+            logger.debug("opened store", metadata: ["store.path": "\(path)", "store.recovery": "\(log.report)"])
+            return StorageEngine(path: path, configuration: configuration, fileSystem: fileSystem, logger: logger,
+                                 lockHandle: lockHandle, log: log)
+        } catch {
+            try? lockHandle.close()
+            throw error
+        }
+    }
+
+    /// Creates the directory if needed and takes the store lock without waiting.
+    private static func lockStore(at path: String, configuration: EngineConfiguration,
+                                  fileSystem: any FileSystem) throws(StoreError) -> any FileHandle {
+        switch try fileSystem.kind(of: path) {
+        case .directory:
+            break
+        case .file:
+            throw StoreError(.invalidArgument, "\(path) is a file, not a store directory", path: path)
+        case .missing:
+            guard !configuration.readOnly else { throw StoreError(.notFound, "no store at \(path)", path: path) }
+            try fileSystem.createDirectory(path)
+            try fileSystem.syncDirectory(parentDirectory(of: path))
+        }
+        let lockPath = joinPath(path, Format.lockFileName)
+        let handle: any FileHandle
+        if configuration.readOnly {
+            guard try fileSystem.kind(of: lockPath) == .file else {
+                throw StoreError(.notFound, "no store at \(path) (no \(Format.lockFileName))", path: path)
+            }
+            handle = try fileSystem.open(lockPath, mode: .readOnly)
+        } else {
+            let existed = try fileSystem.kind(of: lockPath) == .file
+            handle = try fileSystem.open(lockPath, mode: .createIfMissing)
+            if !existed { try fileSystem.syncDirectory(path) }
+        }
+        let locked: Bool
+        do {
+            locked = try handle.tryLock(exclusive: !configuration.readOnly)
+        } catch {
+            try? handle.close()
+            throw error
+        }
+        guard locked else {
+            try? handle.close()
+            throw StoreError(.locked, "the store at \(path) is open in another process or handle", path: lockPath)
+        }
+        return handle
+    }
+
+    private init(path: String, configuration: EngineConfiguration, fileSystem: any FileSystem, logger: Logger,
+                 lockHandle: any FileHandle, log: RecoveredLog) {
+        self.path = path
+        self.configuration = configuration
+        self.fileSystem = fileSystem
+        self.logger = logger
+        self.lockHandle = lockHandle
+        self.salt = log.manifest.salt
+        self.recoveryReport = log.report
+        self.cache = ReadCache(capacity: configuration.readCacheSize)
+        let active = log.manifest.segments.last!
+        writer = Mutex(WriterState(manifest: log.manifest, activeHandle: log.handles[active.id]!, activeId: active.id,
+                                   activeEnd: log.activeEnd, framesInActive: log.framesInActive,
+                                   nextSequence: log.nextSequence))
+        state = Mutex(ReadState(index: log.index, counters: log.counters, lastSequence: log.nextSequence - 1))
+        var handles: [UInt32: any FileHandle] = [:]
+        for (id, handle) in log.handles { handles[UInt32(id)] = handle }
+        segments = Mutex(handles)
+    }
+
+    /// The sequence number of the last acknowledged commit (0 for an empty store).
+    public var lastSequence: UInt64 {
+        state.withLock { $0.lastSequence }
+    }
+
+    /// Closes the store: later calls fail with ``StoreError/Code/closed``. Waits for a commit in
+    /// progress. Closing twice is allowed.
+    /// - Throws: ``StoreError/Code/io`` if a file fails to close; the store is closed regardless.
+    public func close() throws(StoreError) {
+        let alreadyClosed = writer.withLock { writer in
+            defer { writer.isClosed = true }
+            return writer.isClosed
+        }
+        guard !alreadyClosed else { return }
+        state.withLock { $0.isClosed = true }
+        cache.removeAll()
+        let handles = segments.withLock { handles in
+            defer { handles = [:] }
+            return Array(handles.values)
+        }
+        var firstError: StoreError?
+        for handle in handles {
+            do { try handle.close() } catch { firstError = firstError ?? error }
+        }
+        do { try lockHandle.close() } catch { firstError = firstError ?? error }
+        if let firstError { throw firstError }
+    }
+
+    deinit {
+        let open = writer.withLock { !$0.isClosed }
+        if open { try? close() }
+    }
+}
+
+/// The directory containing `path` ("." for a bare name).
+package func parentDirectory(of path: String) -> String {
+    var trimmed = Substring(path)
+    while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+    guard let slash = trimmed.lastIndex(of: "/") else { return "." }
+    return slash == trimmed.startIndex ? "/" : String(trimmed[..<slash])
+}

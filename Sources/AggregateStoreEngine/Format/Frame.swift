@@ -1,0 +1,93 @@
+/// The header of a batch frame (`Docs/FORMAT.md`, section 2.2), once its own CRC has verified.
+package struct FrameHeader: Sendable, Equatable {
+    /// Frame flags; see ``Format/frameFlagCompressed``.
+    package var flags: UInt16
+    /// The commit sequence number.
+    package var sequence: UInt64
+    /// Payload bytes stored after the header.
+    package var storedLength: Int
+    /// Payload bytes after decompression.
+    package var uncompressedLength: Int
+    /// The masked frame CRC as stored.
+    package var maskedFrameCRC: UInt32
+
+    /// Whether the payload is LZ4-compressed.
+    package var isCompressed: Bool { flags & Format.frameFlagCompressed != 0 }
+    /// Header plus stored payload.
+    package var frameLength: Int { Format.frameHeaderLength + storedLength }
+}
+
+/// Encoding and checking of batch frames.
+package enum Frame {
+    /// Why a frame header was rejected.
+    package enum HeaderDefect: Error, Sendable, Equatable {
+        case badMagic, badHeaderCRC, unknownFlags(UInt16), badLength(String)
+    }
+
+    /// Encodes one commit's payload as a frame: compressed when LZ4 shrinks it, then checksummed.
+    package static func encode(sequence: UInt64, payload: [UInt8], salt: UInt64) -> [UInt8] {
+        let compressed = payload.withUnsafeBytes { LZ4.compress($0) }
+        let stored = compressed ?? payload
+        var writer = ByteWriter(capacity: Format.frameHeaderLength + stored.count)
+        writer.writeUInt32(Format.frameMagic)
+        writer.writeUInt16(compressed == nil ? UInt16(0) : Format.frameFlagCompressed)
+        writer.writeUInt16(0)
+        writer.writeUInt64(sequence)
+        writer.writeUInt32(UInt32(stored.count))
+        writer.writeUInt32(UInt32(payload.count))
+        writer.writeUInt32(0)  // frame CRC, patched below
+        writer.writeUInt32(0)  // header CRC, patched below
+        writer.writeRaw(stored)
+        var bytes = writer.bytes
+        let frameCRC = bytes.withUnsafeBytes { frameChecksum(header: $0, stored: UnsafeRawBufferPointer(rebasing: $0[Format.frameHeaderLength...]), salt: salt) }
+        writer.patchUInt32(CRC32C.mask(frameCRC), at: Format.frameCRCOffset)
+        bytes = writer.bytes
+        let headerCRC = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[..<Format.frameHeaderCRCOffset])) }
+        writer.patchUInt32(CRC32C.mask(headerCRC), at: Format.frameHeaderCRCOffset)
+        return writer.bytes
+    }
+
+    /// The unmasked frame CRC: salt, then the header before the CRC fields, then the stored payload.
+    package static func frameChecksum(header: UnsafeRawBufferPointer, stored: UnsafeRawBufferPointer, salt: UInt64) -> UInt32 {
+        var crc = withUnsafeBytes(of: salt.littleEndian) { CRC32C.checksum($0) }
+        crc = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: header[..<Format.frameCRCOffset]), seed: crc)
+        return CRC32C.checksum(stored, seed: crc)
+    }
+
+    /// Parses and checks a 32-byte frame header: magic, header CRC, flags and length bounds.
+    package static func parseHeader(_ bytes: UnsafeRawBufferPointer) -> Result<FrameHeader, HeaderDefect> {
+        precondition(bytes.count >= Format.frameHeaderLength)
+        guard bytes.loadLittleEndian(UInt32.self, at: 0) == Format.frameMagic else { return .failure(.badMagic) }
+        let headerCRC = CRC32C.checksum(UnsafeRawBufferPointer(rebasing: bytes[..<Format.frameHeaderCRCOffset]))
+        guard CRC32C.unmask(bytes.loadLittleEndian(UInt32.self, at: Format.frameHeaderCRCOffset)) == headerCRC else {
+            return .failure(.badHeaderCRC)
+        }
+        let header = FrameHeader(
+            flags: bytes.loadLittleEndian(UInt16.self, at: 4),
+            sequence: bytes.loadLittleEndian(UInt64.self, at: 8),
+            storedLength: Int(bytes.loadLittleEndian(UInt32.self, at: 16)),
+            uncompressedLength: Int(bytes.loadLittleEndian(UInt32.self, at: 20)),
+            maskedFrameCRC: bytes.loadLittleEndian(UInt32.self, at: Format.frameCRCOffset))
+        guard header.flags & ~Format.frameKnownFlags == 0, bytes.loadLittleEndian(UInt16.self, at: 6) == 0 else {
+            return .failure(.unknownFlags(header.flags))
+        }
+        guard (1...Format.maximumPayloadLength).contains(header.storedLength) else {
+            return .failure(.badLength("stored length \(header.storedLength)"))
+        }
+        guard (1...Format.maximumPayloadLength).contains(header.uncompressedLength),
+              header.isCompressed || header.uncompressedLength == header.storedLength
+        else { return .failure(.badLength("uncompressed length \(header.uncompressedLength)")) }
+        return .success(header)
+    }
+
+    /// Whether the frame CRC matches the header and stored payload.
+    package static func verify(_ header: FrameHeader, headerBytes: UnsafeRawBufferPointer, stored: UnsafeRawBufferPointer, salt: UInt64) -> Bool {
+        CRC32C.unmask(header.maskedFrameCRC) == frameChecksum(header: headerBytes, stored: stored, salt: salt)
+    }
+
+    /// The uncompressed payload of a verified frame.
+    package static func payload(of header: FrameHeader, stored: UnsafeRawBufferPointer) throws(StoreError) -> [UInt8] {
+        guard header.isCompressed else { return [UInt8](stored) }
+        return try LZ4.decompress(stored, uncompressedLength: header.uncompressedLength)
+    }
+}

@@ -1,0 +1,77 @@
+/// The in-memory indexes, rebuilt from the log on open: the primary index from (table, id) to
+/// the latest version, and the foreign-key index from (table, field, value) to ids.
+///
+/// A value type: the writer applies commits to it under the index lock, and
+/// ``StorageEngine/verify()`` compares it with one rebuilt from the log.
+package struct KeyIndex: Sendable, Equatable {
+    /// table → id → entry (tombstones included, so versions keep increasing after a delete).
+    package private(set) var primary: [String: [String: IndexEntry]] = [:]
+    /// table → field → value → ids.
+    package private(set) var foreign: [String: [String: [String: Set<String>]]] = [:]
+    /// The number of live records.
+    package private(set) var liveCount = 0
+
+    package init() {}
+
+    /// The entry of a key, live or a tombstone.
+    package func entry(table: String, id: String) -> IndexEntry? {
+        primary[table]?[id]
+    }
+
+    /// The ids of live records of `table` whose `field` references `value`, sorted.
+    package func ids(table: String, field: String, value: String) -> [String] {
+        guard let ids = foreign[table]?[field]?[value] else { return [] }
+        return ids.sorted()
+    }
+
+    /// The number of tables that have ever held a record.
+    package var tableCount: Int { primary.count }
+
+    /// Live record counts per table.
+    package func liveCounts() -> [String: Int] {
+        primary.mapValues { entries in entries.values.reduce(0) { $0 + ($1.isLive ? 1 : 0) } }
+    }
+
+    /// Applies one logged commit, in sequence order. `frame` is where its frame lives.
+    package mutating func apply(_ payload: CommitPayload, sequence: UInt64, frame: FrameAddress, storedLength: Int) {
+        for operation in payload.operations {
+            switch operation {
+            case let .put(table, id, version, foreignKeys, record):
+                let location = RecordLocation(segment: frame.segment, storedLength: UInt32(storedLength),
+                                              frameOffset: frame.offset, recordOffset: UInt32(record.lowerBound),
+                                              recordLength: UInt32(record.count))
+                replace(table: table, id: id,
+                        with: IndexEntry(version: version, sequence: sequence, location: location, foreignKeys: foreignKeys))
+            case let .delete(table, id, version):
+                replace(table: table, id: id, with: IndexEntry(version: version, sequence: sequence, location: nil, foreignKeys: []))
+            case .event:
+                break
+            }
+        }
+    }
+
+    private mutating func replace(table: String, id: String, with entry: IndexEntry) {
+        let old = primary[table, default: [:]].updateValue(entry, forKey: id)
+        if let old, old.isLive {
+            liveCount -= 1
+            unindex(table: table, id: id, old.foreignKeys)
+        }
+        if entry.isLive {
+            liveCount += 1
+            for key in entry.foreignKeys {
+                foreign[table, default: [:]][key.field, default: [:]][key.value, default: []].insert(id)
+            }
+        }
+    }
+
+    private mutating func unindex(table: String, id: String, _ keys: [ForeignKey]) {
+        for key in keys {
+            foreign[table]?[key.field]?[key.value]?.remove(id)
+            if foreign[table]?[key.field]?[key.value]?.isEmpty == true {
+                foreign[table]?[key.field]?[key.value] = nil
+            }
+            if foreign[table]?[key.field]?.isEmpty == true { foreign[table]?[key.field] = nil }
+            if foreign[table]?.isEmpty == true { foreign[table] = nil }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+package import Logging
+
+/// Counts over the frames of the log, kept by recovery and by every commit.
+package struct LogCounters: Sendable, Equatable {
+    /// Valid frames (commits).
+    package var frames = 0
+    /// Bytes of frames on disk, headers included.
+    package var frameBytes: UInt64 = 0
+    /// Uncompressed payload bytes.
+    package var payloadBytes: UInt64 = 0
+    /// Stored payload bytes (after compression).
+    package var storedBytes: UInt64 = 0
+    /// Puts in the log (every version, live or dead).
+    package var puts = 0
+    /// Deletes (tombstones) in the log.
+    package var deletes = 0
+    /// Outbox events in the log.
+    package var events = 0
+
+    /// Adds one frame and its operations.
+    package mutating func add(_ header: FrameHeader, _ payload: CommitPayload) {
+        frames += 1
+        frameBytes += UInt64(header.frameLength)
+        payloadBytes += UInt64(header.uncompressedLength)
+        storedBytes += UInt64(header.storedLength)
+        for operation in payload.operations {
+            switch operation {
+            case .put: puts += 1
+            case .delete: deletes += 1
+            case .event: events += 1
+            }
+        }
+    }
+}
+
+/// The state of a store as read back from its files.
+package struct RecoveredLog {
+    /// The manifest in force.
+    package var manifest: Manifest
+    /// An open handle per listed segment.
+    package var handles: [UInt64: any FileHandle]
+    /// The indexes rebuilt from the frames.
+    package var index: KeyIndex
+    /// Counts over the frames.
+    package var counters: LogCounters
+    /// The end of the last valid frame of the active segment.
+    package var activeEnd: UInt64
+    /// Valid frames in the active segment.
+    package var framesInActive: Int
+    /// The sequence number the next commit gets.
+    package var nextSequence: UInt64
+    /// What recovery found and did.
+    package var report: RecoveryReport
+}
+
+/// Opens (or creates) the files of a store and rebuilds its state (`Docs/FORMAT.md`, sections 4.1 and 5).
+package struct Recovery {
+    package let directory: String
+    package let fileSystem: any FileSystem
+    package let readOnly: Bool
+    package let logger: Logger
+
+    package init(directory: String, fileSystem: any FileSystem, readOnly: Bool, logger: Logger) {
+        self.directory = directory
+        self.fileSystem = fileSystem
+        self.readOnly = readOnly
+        self.logger = logger
+    }
+
+    /// Reads the store, creating it when there is none (unless read-only). The caller holds the lock.
+    /// - Parameter visit: called with every valid frame in sequence order, e.g. by ``StorageEngine/verify()``.
+    package func run(visit: (SegmentScanner.ScannedFrame, UInt64) -> Void = { _, _ in }) throws(StoreError) -> RecoveredLog {
+        var report = RecoveryReport()
+        let names = try fileSystem.listDirectory(directory)
+        if names.contains(Format.manifestTemporaryFileName) {
+            if readOnly {
+                report.leftoverFiles.append(Format.manifestTemporaryFileName)
+            } else {
+                try fileSystem.removeFile(path(Format.manifestTemporaryFileName))
+                report.removedFiles.append(Format.manifestTemporaryFileName)
+            }
+        }
+        let manifest: Manifest
+        if names.contains(Format.manifestFileName) {
+            let handle = try fileSystem.open(path(Format.manifestFileName), mode: .readOnly)
+            defer { try? handle.close() }
+            let size = try handle.size()
+            guard size <= UInt64(Format.manifestHeaderLength + 4 + Format.maximumSegmentCount * Format.manifestEntryLength) else {
+                throw .corruption("manifest is implausibly large (\(size) bytes)", path: handle.path, offset: 0)
+            }
+            manifest = try Manifest.decode(try handle.read(at: 0, count: Int(size)), path: handle.path)
+        } else {
+            manifest = try createStore(leftovers: names, report: &report)
+        }
+        var log = try scan(manifest, report: report, visit: visit)
+        try removeUnlistedSegments(names: names, manifest: manifest, report: &log.report)
+        return log
+    }
+
+    private func path(_ name: String) -> String { joinPath(directory, name) }
+
+    /// Creates segment 1 and the first manifest, after removing what an interrupted creation left.
+    private func createStore(leftovers names: [String], report: inout RecoveryReport) throws(StoreError) -> Manifest {
+        let segmentNames = names.filter { SegmentHeader.segmentId(fromFileName: $0) != nil }
+        for name in segmentNames {
+            let handle = try fileSystem.open(path(name), mode: .readOnly)
+            let size = try handle.size()
+            try handle.close()
+            if size > UInt64(Format.segmentHeaderLength) {
+                throw .corruption("\(Format.manifestFileName) is missing but segment \(name) holds frames",
+                                  path: path(Format.manifestFileName), offset: 0)
+            }
+        }
+        guard !readOnly else {
+            throw StoreError(.notFound, "no store at \(directory) (no \(Format.manifestFileName))", path: directory)
+        }
+        for name in segmentNames {
+            try fileSystem.removeFile(path(name))
+            report.removedFiles.append(name)
+        }
+        let salt = UInt64.random(in: 1...UInt64.max)
+        let first = SegmentHeader(segmentId: 1, salt: salt, baseSequence: 1)
+        let handle = try fileSystem.open(path(SegmentHeader.fileName(for: 1)), mode: .createNew)
+        do {
+            try handle.write(first.encoded(), at: 0)
+            try handle.sync(.full)
+        } catch {
+            try? handle.close()
+            throw error
+        }
+        try handle.close()
+        try fileSystem.syncDirectory(directory)
+        let manifest = Manifest(salt: salt, createdAt: currentMicroseconds(), segments: [
+            Manifest.Segment(id: 1, baseSequence: 1, sealedLength: Format.activeSegmentLength, lastSequence: 0),
+        ])
+        try manifest.install(in: directory, fileSystem: fileSystem)
+        report.created = true
+        logger.info("created store", metadata: ["store.path": "\(directory)", "store.salt": "\(salt)"])
+        return manifest
+    }
+
+    /// Scans every listed segment in order and rebuilds the indexes.
+    private func scan(_ manifest: Manifest, report: RecoveryReport,
+                      visit: (SegmentScanner.ScannedFrame, UInt64) -> Void) throws(StoreError) -> RecoveredLog {
+        var log = RecoveredLog(manifest: manifest, handles: [:], index: KeyIndex(), counters: LogCounters(),
+                               activeEnd: 0, framesInActive: 0, nextSequence: 1, report: report)
+        var success = false
+        defer {
+            if !success { for handle in log.handles.values { try? handle.close() } }
+        }
+        for (position, entry) in manifest.segments.enumerated() {
+            let segmentPath = path(SegmentHeader.fileName(for: entry.id))
+            guard entry.id <= UInt64(UInt32.max) else {
+                throw .corruption("segment id \(entry.id) is out of range", path: path(Format.manifestFileName), offset: 0)
+            }
+            guard try fileSystem.kind(of: segmentPath) == .file else {
+                throw .corruption("segment \(entry.id) listed in the manifest is missing", path: segmentPath, offset: 0)
+            }
+            let handle = try fileSystem.open(segmentPath, mode: readOnly ? .readOnly : .readWrite)
+            log.handles[entry.id] = handle
+            let header = try SegmentHeader.decode(try handle.read(at: 0, count: Format.segmentHeaderLength), path: segmentPath)
+            guard header.segmentId == entry.id, header.salt == manifest.salt else {
+                throw .corruption("segment header names segment \(header.segmentId) of another store or position", path: segmentPath, offset: 8)
+            }
+            guard header.baseSequence == log.nextSequence, entry.baseSequence == log.nextSequence else {
+                throw .corruption("segment starts at sequence \(header.baseSequence), expected \(log.nextSequence)", path: segmentPath, offset: 24)
+            }
+            let isLast = position == manifest.segments.count - 1
+            let scanner = SegmentScanner(handle: handle, salt: manifest.salt, header: header, isLast: isLast)
+            let segment = UInt32(entry.id)
+            var index = log.index
+            var counters = log.counters
+            let outcome = try scanner.scan { frame throws(StoreError) in
+                index.apply(frame.payload, sequence: frame.header.sequence,
+                            frame: FrameAddress(segment: segment, offset: frame.offset), storedLength: frame.header.storedLength)
+                counters.add(frame.header, frame.payload)
+                visit(frame, entry.id)
+            }
+            log.index = index
+            log.counters = counters
+            if !entry.isActive {
+                let size = try handle.size()
+                guard outcome.endOffset == entry.sealedLength, size == entry.sealedLength,
+                      outcome.lastSequence == entry.lastSequence
+                else {
+                    throw .corruption("sealed segment ends at \(outcome.endOffset) of \(size) bytes with sequence \(outcome.lastSequence); the manifest records \(entry.sealedLength) bytes and sequence \(entry.lastSequence)",
+                                      path: segmentPath, offset: outcome.endOffset)
+                }
+            }
+            log.nextSequence = outcome.lastSequence + 1
+            log.activeEnd = outcome.endOffset
+            log.framesInActive = outcome.frames
+            log.report.segments += 1
+            log.report.frames += outcome.frames
+            if var torn = outcome.tornTail {
+                if !readOnly {
+                    try handle.truncate(to: torn.offset)
+                    try handle.sync(.full)
+                    torn.truncated = true
+                }
+                logger.warning("torn tail at the end of the log", metadata: [
+                    "segment.path": "\(torn.path)", "segment.offset": "\(torn.offset)",
+                    "torn.bytes": "\(torn.bytes)", "torn.frames": "\(torn.frames)",
+                    "torn.reason": "\(torn.reason)", "torn.truncated": "\(torn.truncated)",
+                ])
+                log.report.tornTail = torn
+            }
+        }
+        log.report.lastSequence = log.nextSequence - 1
+        success = true
+        return log
+    }
+
+    /// Segment files the manifest does not list. Past the last listed one and without frames,
+    /// they are leftovers of an interrupted roll; anything else would hold data no manifest
+    /// accounts for, which is corruption.
+    private func removeUnlistedSegments(names: [String], manifest: Manifest, report: inout RecoveryReport) throws(StoreError) {
+        let listed = Set(manifest.segments.map(\.id))
+        let last = manifest.segments.last!.id
+        var removed = false
+        for name in names {
+            guard let id = SegmentHeader.segmentId(fromFileName: name), !listed.contains(id) else { continue }
+            let handle = try fileSystem.open(path(name), mode: .readOnly)
+            let size = try handle.size()
+            try handle.close()
+            guard id > last, size <= UInt64(Format.segmentHeaderLength) else {
+                throw .corruption("segment \(name) is not listed in the manifest but holds \(size) bytes", path: path(name), offset: 0)
+            }
+            if readOnly {
+                report.leftoverFiles.append(name)
+            } else {
+                try fileSystem.removeFile(path(name))
+                report.removedFiles.append(name)
+                removed = true
+            }
+        }
+        if removed || report.removedFiles.contains(Format.manifestTemporaryFileName) {
+            try fileSystem.syncDirectory(directory)
+        }
+    }
+}

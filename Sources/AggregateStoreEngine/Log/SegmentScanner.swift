@@ -1,0 +1,191 @@
+/// Reads a segment's frames in order and checks each one (`Docs/FORMAT.md`, section 5):
+/// magic, header CRC, bounded lengths, frame CRC, LZ4 length, payload decoding and sequence
+/// continuity. It distinguishes a torn tail from corruption in the middle of the log, and
+/// never changes the file.
+package struct SegmentScanner {
+    /// A frame that passed every check.
+    package struct ScannedFrame {
+        /// The frame's offset in the segment.
+        package var offset: UInt64
+        /// Its verified header.
+        package var header: FrameHeader
+        /// Its uncompressed payload bytes.
+        package var payloadBytes: [UInt8]
+        /// Its decoded payload; record ranges point into ``payloadBytes``.
+        package var payload: CommitPayload
+    }
+
+    /// What a scan found.
+    package struct Outcome {
+        /// The end of the last valid frame: where the next frame belongs.
+        package var endOffset: UInt64
+        /// The last valid sequence number (base − 1 for a segment without frames).
+        package var lastSequence: UInt64
+        /// Valid frames.
+        package var frames = 0
+        /// Stored (on-disk) payload bytes of the valid frames, headers excluded.
+        package var storedBytes: UInt64 = 0
+        /// Uncompressed payload bytes of the valid frames.
+        package var payloadBytes: UInt64 = 0
+        /// The torn tail after ``endOffset``, if the segment has one (last segment only).
+        package var tornTail: RecoveryReport.TornTail?
+    }
+
+    /// The file being scanned.
+    package let handle: any FileHandle
+    /// The store's salt, which seeds every frame CRC.
+    package let salt: UInt64
+    /// The header of the segment, already verified.
+    package let header: SegmentHeader
+    /// Whether this is the last segment, the only one that may end in a torn tail.
+    package let isLast: Bool
+
+    /// How much of the file is read at a time.
+    private static let windowSize = 4 << 20
+
+    package init(handle: any FileHandle, salt: UInt64, header: SegmentHeader, isLast: Bool) {
+        self.handle = handle
+        self.salt = salt
+        self.header = header
+        self.isLast = isLast
+    }
+
+    /// Scans every frame, calling `visit` for each valid one in order.
+    /// - Throws: ``StoreError/Code/corruption`` with the file and offset of any damage that is
+    ///   not a torn tail; I/O errors from the file system.
+    package func scan(_ visit: (ScannedFrame) throws(StoreError) -> Void) throws(StoreError) -> Outcome {
+        let size = try handle.size()
+        var window = Window(handle: handle, size: size)
+        var offset = UInt64(Format.segmentHeaderLength)
+        var outcome = Outcome(endOffset: offset, lastSequence: header.baseSequence - 1)
+        while offset < size {
+            switch try readFrame(at: offset, window: &window, size: size) {
+            case let .valid(frame):
+                guard frame.header.sequence == outcome.lastSequence + 1 else {
+                    throw .corruption("sequence gap: frame carries sequence \(frame.header.sequence), expected \(outcome.lastSequence + 1)",
+                                      path: handle.path, offset: offset)
+                }
+                try visit(frame)
+                outcome.frames += 1
+                outcome.lastSequence = frame.header.sequence
+                outcome.storedBytes += UInt64(frame.header.storedLength)
+                outcome.payloadBytes += UInt64(frame.header.uncompressedLength)
+                offset += UInt64(frame.header.frameLength)
+                outcome.endOffset = offset
+            case let .bad(reason):
+                outcome.tornTail = try classifyBadFrame(at: offset, reason: reason, size: size)
+                return outcome
+            }
+        }
+        return outcome
+    }
+
+    /// A bad frame is a torn tail only at the end of the last segment with no valid frame after it.
+    private func classifyBadFrame(at offset: UInt64, reason: String, size: UInt64) throws(StoreError) -> RecoveryReport.TornTail {
+        guard isLast else {
+            throw .corruption("\(reason) in a sealed segment", path: handle.path, offset: offset)
+        }
+        let rest = try handle.read(at: offset, count: Int(size - offset))
+        let (validAfter, headers) = rest.withUnsafeBytes { searchForFrames(in: $0, skipFirst: true) }
+        if let validAfter {
+            throw .corruption("\(reason); a valid frame follows at offset \(offset + UInt64(validAfter))",
+                              path: handle.path, offset: offset)
+        }
+        return RecoveryReport.TornTail(path: handle.path, offset: offset, bytes: size - offset,
+                                       frames: headers, reason: reason, truncated: false)
+    }
+
+    /// Looks for a complete, verifying frame anywhere in `bytes` (a resync by magic number) and
+    /// counts the frame headers that verify. `skipFirst` ignores a frame starting at offset 0
+    /// (the bad frame itself) for the search, but still counts its header.
+    private func searchForFrames(in bytes: UnsafeRawBufferPointer, skipFirst: Bool) -> (validAt: Int?, headers: Int) {
+        var headers = 0
+        var position = 0
+        while position + Format.frameHeaderLength <= bytes.count {
+            defer { position += 1 }
+            guard bytes.loadLittleEndian(UInt32.self, at: position) == Format.frameMagic else { continue }
+            let headerBytes = UnsafeRawBufferPointer(rebasing: bytes[position..<position + Format.frameHeaderLength])
+            guard case let .success(header) = Frame.parseHeader(headerBytes) else { continue }
+            headers += 1
+            if skipFirst && position == 0 { continue }
+            let end = position + header.frameLength
+            guard end <= bytes.count else { continue }
+            let stored = UnsafeRawBufferPointer(rebasing: bytes[(position + Format.frameHeaderLength)..<end])
+            if Frame.verify(header, headerBytes: headerBytes, stored: stored, salt: salt) {
+                return (position, headers)
+            }
+        }
+        return (nil, headers)
+    }
+
+    private enum FrameRead {
+        case valid(ScannedFrame)
+        case bad(String)
+    }
+
+    /// Reads and checks the frame at `offset`. A frame that verifies but cannot be decoded is
+    /// corruption, not a torn write: its bytes are exactly what was written.
+    private func readFrame(at offset: UInt64, window: inout Window, size: UInt64) throws(StoreError) -> FrameRead {
+        guard size - offset >= UInt64(Format.frameHeaderLength) else {
+            return .bad("incomplete frame header (\(size - offset) bytes)")
+        }
+        let headerBytes = try window.bytes(at: offset, count: Format.frameHeaderLength)
+        let parsed = headerBytes.withUnsafeBytes { Frame.parseHeader($0) }
+        let header: FrameHeader
+        switch parsed {
+        case let .success(value): header = value
+        case .failure(.badMagic): return .bad("bad frame magic")
+        case .failure(.badHeaderCRC): return .bad("frame header CRC mismatch")
+        case let .failure(.unknownFlags(flags)): return .bad("unknown frame flags \(flags)")
+        case let .failure(.badLength(what)): return .bad("frame \(what) out of bounds")
+        }
+        guard UInt64(header.frameLength) <= size - offset else {
+            return .bad("frame of \(header.frameLength) bytes runs past the end of the file")
+        }
+        let stored = try window.bytes(at: offset + UInt64(Format.frameHeaderLength), count: header.storedLength)
+        let verified = headerBytes.withUnsafeBytes { headerBuffer in
+            stored.withUnsafeBytes { Frame.verify(header, headerBytes: headerBuffer, stored: $0, salt: salt) }
+        }
+        guard verified else { return .bad("frame CRC mismatch") }
+        let payloadBytes: [UInt8]
+        do throws(StoreError) {
+            payloadBytes = try stored.withUnsafeBytesTyped { buffer throws(StoreError) in try Frame.payload(of: header, stored: buffer) }
+        } catch {
+            throw .corruption("frame verifies but does not decompress: \(error.message)", path: handle.path, offset: offset)
+        }
+        let payload: CommitPayload
+        do throws(ByteReader.Failure) {
+            payload = try payloadBytes.withUnsafeBytesTyped { buffer throws(ByteReader.Failure) in try CommitPayload.decode(buffer) }
+        } catch {
+            throw .corruption("frame verifies but its payload is malformed: \(error.reason) at payload offset \(error.offset)",
+                              path: handle.path, offset: offset)
+        }
+        return .valid(ScannedFrame(offset: offset, header: header, payloadBytes: payloadBytes, payload: payload))
+    }
+
+    /// A read-ahead buffer over the file, so a scan costs one `pread` per few MiB, not per frame.
+    private struct Window {
+        let handle: any FileHandle
+        let size: UInt64
+        var start: UInt64 = 0
+        var buffer: [UInt8] = []
+
+        init(handle: any FileHandle, size: UInt64) {
+            self.handle = handle
+            self.size = size
+        }
+
+        mutating func bytes(at offset: UInt64, count: Int) throws(StoreError) -> ArraySlice<UInt8> {
+            if offset < start || offset + UInt64(count) > start + UInt64(buffer.count) {
+                let length = min(UInt64(max(count, SegmentScanner.windowSize)), size - offset)
+                buffer = try handle.read(at: offset, count: Int(length))
+                start = offset
+                guard buffer.count >= count else {
+                    throw .corruption("file shrank while being read", path: handle.path, offset: offset)
+                }
+            }
+            let from = Int(offset - start)
+            return buffer[from..<from + count]
+        }
+    }
+}
