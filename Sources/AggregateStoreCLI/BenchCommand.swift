@@ -1,0 +1,150 @@
+import AggregateStoreEngine
+import ArgumentParser
+import Foundation
+import Logging
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `aggstore bench`: the engine's headline figures, measured in one run on this machine.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure commit latency against the fsync floor, lookups, CRC32C, LZ4 and open time.",
+        discussion: """
+        Durable commits of demo orders alternate with the floor: a plain pwrite plus fdatasync \
+        of the same number of bytes to a file in the same directory. Then warm primary-key \
+        lookups, CRC32C throughput, the LZ4 ratio on the demo data, and the time to open a store \
+        of --open-commits commits (written without fsync to save time). Build with -c release \
+        for meaningful numbers. The directory must not exist; it is removed afterwards.
+        """
+    )
+
+    @Option(help: "A directory for the benchmark stores (must not exist).")
+    var path: String = "/tmp/aggstore-bench-\(getpid())"
+
+    @Option(help: "Durable commits to time (and as many floor writes).")
+    var commits: Int = 2000
+
+    @Option(help: "Commits in the store whose open time is measured.")
+    var openCommits: Int = 100_000
+
+    @Flag(help: "Keep the benchmark directory.")
+    var keep = false
+
+    func run() throws {
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw ValidationError("\(path) exists; give a new directory")
+        }
+        defer { if !keep { try? FileManager.default.removeItem(atPath: path) } }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        #if DEBUG
+        print("warning: this is a debug build; use `swift run -c release aggstore bench` for real figures")
+        #endif
+        try commitLatency()
+        try crcThroughput()
+        try openTime()
+    }
+
+    private func commitLatency() throws {
+        let storePath = path + "/commit"
+        let engine = try StorageEngine.open(at: storePath, logger: Logger(label: "aggstore.bench"))
+        defer { try? engine.close() }
+        let floorFile = open(path + "/floor.dat", O_CREAT | O_WRONLY | O_CLOEXEC, 0o644)
+        guard floorFile >= 0 else { throw ValidationError("cannot create the floor file") }
+        defer { Glibc.close(floorFile) }
+
+        var generator = DemoOrders(customers: max(1, commits / 5))
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        var ours: [Double] = [], floor: [Double] = []
+        var floorOffset: off_t = 0
+        var frameBytes = 0
+        var lastStats = try engine.statistics()
+        for number in 1...commits {
+            let order = generator.order(number: number)
+            var batch = WriteBatch(unitOfWorkId: "uow-bench-\(number)")
+            batch.put(table: "SalesOrder", id: order.id, record: [UInt8](try encoder.encode(order)),
+                      foreignKeys: [ForeignKey(field: "customerId", value: order.customerId)], expecting: .absent)
+            batch.append(OutboxEvent(id: "ev-\(number)", type: "SalesOrderPlaced", aggregateTable: "SalesOrder",
+                                     aggregateId: order.id, occurredAt: currentMicroseconds(), payload: Array("{\"total\":\(order.total)}".utf8)))
+            var started = monotonicSeconds()
+            try engine.commit(batch)
+            ours.append(monotonicSeconds() - started)
+
+            // The floor writes exactly as many bytes as the frame just appended.
+            let stats = try engine.statistics()
+            frameBytes = Int(stats.logBytes - lastStats.logBytes)
+            lastStats = stats
+            let bytes = [UInt8](repeating: UInt8(truncatingIfNeeded: number), count: frameBytes)
+            started = monotonicSeconds()
+            let written = bytes.withUnsafeBytes { pwrite(floorFile, $0.baseAddress, $0.count, floorOffset) }
+            guard written == frameBytes, fdatasync(floorFile) == 0 else { throw ValidationError("floor write failed") }
+            floor.append(monotonicSeconds() - started)
+            floorOffset += off_t(frameBytes)
+        }
+        ours.sort()
+        floor.sort()
+        let stats = try engine.statistics()
+        print("Durable commit, single writer, \(commits) demo orders (avg frame \(stats.logBytes / UInt64(stats.frames)) bytes):")
+        print("  AggregateStore commit     p50 \(micros(percentile(ours, 0.5)))  p99 \(micros(percentile(ours, 0.99)))")
+        print("  floor pwrite+fdatasync    p50 \(micros(percentile(floor, 0.5)))  p99 \(micros(percentile(floor, 0.99)))")
+        print(String(format: "  ratio ours/floor         p50 %.2fx  p99 %.2fx",
+                     percentile(ours, 0.5) / percentile(floor, 0.5), percentile(ours, 0.99) / percentile(floor, 0.99)))
+        print(String(format: "LZ4 on the demo data: %.2fx (%llu payload bytes stored as %llu)",
+                     stats.compressionRatio, stats.payloadBytes, stats.storedBytes))
+
+        var lookups: [Double] = []
+        for round in 0..<20_000 {
+            let id = DemoOrders.orderId(1 + (round * 7919) % commits)
+            let started = monotonicSeconds()
+            guard try engine.record(table: "SalesOrder", id: id) != nil else { throw ValidationError("lookup of \(id) failed") }
+            lookups.append(monotonicSeconds() - started)
+        }
+        lookups.sort()
+        print("PK lookup, warm cache, 20000 lookups: p50 \(micros(percentile(lookups, 0.5)))  p99 \(micros(percentile(lookups, 0.99)))")
+    }
+
+    private func crcThroughput() throws {
+        let buffer = [UInt8](repeating: 0xA5, count: 64 << 20)
+        var best = Double.infinity
+        var checksum: UInt32 = 0
+        for _ in 0..<10 {
+            let started = monotonicSeconds()
+            checksum ^= buffer.withUnsafeBytes { CRC32C.checksum($0) }
+            best = min(best, monotonicSeconds() - started)
+        }
+        let gigabytes = Double(buffer.count) / 1e9
+        print(String(format: "CRC32C (%@): %.2f GB/s over 64 MiB (best of 10; checksum %08x)",
+                     CRC32C.isHardwareAccelerated ? "SSE4.2" : "portable", gigabytes / best, checksum))
+    }
+
+    private func openTime() throws {
+        let storePath = path + "/open"
+        var configuration = EngineConfiguration()
+        configuration.durability = .unsafeNoSync
+        let engine = try StorageEngine.open(at: storePath, configuration: configuration, logger: Logger(label: "aggstore.bench"))
+        var generator = DemoOrders(customers: max(1, openCommits / 5))
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        for number in 1...openCommits {
+            let order = generator.order(number: number)
+            var batch = WriteBatch(unitOfWorkId: "uow-open-\(number)")
+            batch.put(table: "SalesOrder", id: order.id, record: [UInt8](try encoder.encode(order)),
+                      foreignKeys: [ForeignKey(field: "customerId", value: order.customerId)])
+            try engine.commit(batch)
+        }
+        let stats = try engine.statistics()
+        try engine.close()
+        var timings: [Double] = []
+        for _ in 0..<3 {
+            let started = monotonicSeconds()
+            let reopened = try StorageEngine.open(at: storePath, logger: Logger(label: "aggstore.bench"))
+            timings.append(monotonicSeconds() - started)
+            guard reopened.lastSequence == UInt64(openCommits) else { throw ValidationError("reopen lost commits") }
+            try reopened.close()
+        }
+        timings.sort()
+        print("Open (full log scan and index rebuild) of \(openCommits) commits, \(stats.logBytes / 1_048_576) MiB in "
+              + "\(stats.segments.count) segments: median \(seconds(timings[1])) (min \(seconds(timings[0])))")
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+
+/// The demo aggregate: a sales order with its items, stored as one record.
+struct SalesOrder: Codable, Sendable, Equatable {
+    var id: String
+    var customerId: String
+    var orderedAt: Date
+    var status: String
+    var currency: String
+    var shippingAddress: Address
+    var items: [SalesOrderItem]
+
+    /// The order total in minor units (cents).
+    var total: Int { items.reduce(0) { $0 + $1.quantity * $1.unitPriceCents } }
+}
+
+/// A line of a ``SalesOrder``; lives inside its order, never on its own.
+struct SalesOrderItem: Codable, Sendable, Equatable {
+    var lineNumber: Int
+    var productId: String
+    var description: String
+    var quantity: Int
+    var unitPriceCents: Int
+}
+
+/// A postal address, a value object of the order.
+struct Address: Codable, Sendable, Equatable {
+    var street: String
+    var city: String
+    var postalCode: String
+    var country: String
+}
+
+/// A small deterministic generator (SplitMix64), so demo and benchmark data repeat run to run.
+struct DemoRandom: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Builds demo orders: 1-8 items each, customers shared among orders (the foreign key).
+struct DemoOrders {
+    static let products = ["Espresso beans 1kg", "Ceramic mug", "Pour-over kettle", "Burr grinder",
+                           "Paper filters x100", "Milk jug", "Tamper 58mm", "Scale with timer"]
+    static let cities = ["Lisbon", "Osaka", "Toronto", "Nairobi", "Lyon", "Recife", "Tallinn", "Perth"]
+
+    var random: DemoRandom
+    let customers: Int
+
+    init(seed: UInt64 = 42, customers: Int) {
+        random = DemoRandom(seed: seed)
+        self.customers = max(1, customers)
+    }
+
+    static func customerId(_ number: Int) -> String { "CUST-\(number)" }
+    static func orderId(_ number: Int) -> String { "SO-\(number)" }
+
+    mutating func order(number: Int) -> SalesOrder {
+        let customer = Int.random(in: 1...customers, using: &random)
+        let itemCount = Int.random(in: 1...8, using: &random)
+        let items = (1...itemCount).map { line in
+            let product = Int.random(in: 0..<Self.products.count, using: &random)
+            return SalesOrderItem(lineNumber: line, productId: "PRD-\(1000 + product)", description: Self.products[product],
+                                  quantity: Int.random(in: 1...5, using: &random),
+                                  unitPriceCents: Int.random(in: 199...24_999, using: &random))
+        }
+        let city = Self.cities[Int.random(in: 0..<Self.cities.count, using: &random)]
+        return SalesOrder(id: Self.orderId(number), customerId: Self.customerId(customer),
+                          orderedAt: Date(timeIntervalSince1970: 1_790_000_000 + Double(number) * 37),
+                          status: "placed", currency: "EUR",
+                          shippingAddress: Address(street: "\(Int.random(in: 1...300, using: &random)) Harbour Street",
+                                                   city: city, postalCode: String(Int.random(in: 10000...99999, using: &random)),
+                                                   country: "PT"),
+                          items: items)
+    }
+}

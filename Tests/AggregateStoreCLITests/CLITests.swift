@@ -1,0 +1,124 @@
+import AggregateStoreEngine
+import AggregateStoreTestKit
+import Foundation
+import Logging
+import Testing
+
+/// Runs the built `aggstore` binary as a separate process.
+@Suite("The aggstore command", .serialized)
+struct CLITests {
+    struct Run {
+        var status: Int32
+        var output: String
+        var errors: String
+    }
+
+    /// The `aggstore` executable next to the test bundle in the build products folder.
+    static let binary: URL = {
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = directory.appendingPathComponent("aggstore")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            directory.deleteLastPathComponent()
+        }
+        return URL(fileURLWithPath: ".build/debug/aggstore")
+    }()
+
+    func aggstore(_ arguments: String...) throws -> Run {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+                   errors: String(decoding: errorData, as: UTF8.self))
+    }
+
+    @Test func theBinaryWasBuilt() {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary.path), "run `swift build --product aggstore` first (make test does)")
+    }
+
+    @Test func demoWritesReopensAndLooksUp() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.path("store")
+        let run = try aggstore("demo", "--path", store, "--orders", "40")
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output.contains("wrote 40 commits"))
+        #expect(run.output.contains("recovered 40 commits"))
+        #expect(run.output.contains("By id: SO-1 "))
+        #expect(run.output.contains("By a list of 11 ids (IN): 10 found"))
+        // A second run appends new orders rather than failing on duplicates.
+        let again = try aggstore("demo", "--path", store, "--orders", "5")
+        #expect(again.status == 0, "\(again.errors)")
+        #expect(again.output.contains("recovered 45 commits"))
+
+        let verify = try aggstore("verify", store)
+        #expect(verify.status == 0)
+        #expect(verify.output.contains("Checked 45 frames"))
+
+        let stats = try aggstore("stats", store, "--json")
+        #expect(stats.status == 0)
+        let statistics = try JSONDecoder().decode(EngineStatistics.self, from: Data(stats.output.utf8))
+        #expect(statistics.frames == 45 && statistics.liveRecords == 45 && statistics.events == 45)
+        #expect(statistics.compressionRatio > 1)
+        let text = try aggstore("stats", store)
+        #expect(text.output.contains("live records       45"))
+    }
+
+    @Test func verifyNamesTheFileAndOffsetOfDamageAndChangesNothing() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.path("store")
+        #expect(try aggstore("demo", "--path", store, "--orders", "10").status == 0)
+        let segment = (store as NSString).appendingPathComponent("00000001.seg")
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: segment)))
+        // Damage the payload of the first frame; nine valid frames follow it.
+        bytes[Format.segmentHeaderLength + Format.frameHeaderLength + 3] ^= 0x20
+        try Data(bytes).write(to: URL(fileURLWithPath: segment))
+        let run = try aggstore("verify", store)
+        #expect(run.status == 1)
+        #expect(run.output.contains("DAMAGED: \(segment) at offset \(Format.segmentHeaderLength)"))
+        #expect([UInt8](try Data(contentsOf: URL(fileURLWithPath: segment))) == bytes, "verify never modifies the store")
+
+        // A torn tail is reported too (and left in place).
+        bytes[Format.segmentHeaderLength + Format.frameHeaderLength + 3] ^= 0x20
+        try Data(bytes + [1, 2, 3]).write(to: URL(fileURLWithPath: segment))
+        let torn = try aggstore("verify", store)
+        #expect(torn.status == 1)
+        #expect(torn.output.contains("torn tail of 3 bytes"))
+        #expect([UInt8](try Data(contentsOf: URL(fileURLWithPath: segment))).count == bytes.count + 3)
+    }
+
+    @Test func aSecondProcessIsRefusedByTheLock() throws {
+        let directory = TemporaryDirectory()
+        let engine = try StorageEngine.open(at: directory.path, logger: .init(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+        defer { try? engine.close() }
+        for command in [["stats", directory.path], ["verify", directory.path], ["demo", "--path", directory.path, "--orders", "1"]] {
+            let process = Process()
+            process.executableURL = Self.binary
+            process.arguments = command
+            let errors = Pipe()
+            process.standardError = errors
+            process.standardOutput = Pipe()
+            try process.run()
+            let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 3, "\(command)")
+            #expect(message.contains("locked"), "\(command): \(message)")
+        }
+        #expect(engine.lastSequence == 0)
+    }
+
+    @Test func missingStoresAndBadArgumentsFailClearly() throws {
+        let directory = TemporaryDirectory()
+        let missing = try aggstore("stats", directory.path("nope"))
+        #expect(missing.status == 3 && missing.errors.contains("no store"))
+        #expect(!FileManager.default.fileExists(atPath: directory.path("nope")))
+        let usage = try aggstore("demo", "--path", directory.path("x"), "--orders", "0")
+        #expect(usage.status != 0 && usage.errors.contains("--orders must be positive"))
+    }
+}

@@ -1,0 +1,158 @@
+@testable import AggregateStoreEngine
+import Testing
+
+@Suite("On-disk format round trips")
+struct FormatTests {
+    private func sampleBatch() -> WriteBatch {
+        var batch = WriteBatch(unitOfWorkId: "uow-7")
+        batch.put(table: "SalesOrder", id: "SO-1", record: Array(repeating: 7, count: 300),
+                  foreignKeys: [ForeignKey(field: "customerId", value: "C-1"), ForeignKey(field: "tag", value: "t1"),
+                                ForeignKey(field: "tag", value: "t2")])
+        batch.delete(table: "SalesOrder", id: "SO-0")
+        batch.put(table: "Customer", id: "C-ü", record: [])
+        batch.append(OutboxEvent(id: "ev-1", type: "SalesOrderPlaced", aggregateTable: "SalesOrder", aggregateId: "SO-1",
+                                 occurredAt: -5, payload: [1, 2, 3]))
+        return batch
+    }
+
+    @Test func payloadRoundTrip() throws {
+        let batch = sampleBatch()
+        let (bytes, encoded) = CommitPayload.encode(batch, versions: [3, 9, 1], commitTimestamp: 1_234_567)
+        let decoded = try bytes.withUnsafeBytes { try CommitPayload.decode($0) }
+        #expect(decoded == encoded)
+        #expect(decoded.unitOfWorkId == "uow-7")
+        #expect(decoded.commitTimestamp == 1_234_567)
+        #expect(decoded.operations.count == 4)
+        guard case let .put(table, id, version, keys, record) = decoded.operations[0] else {
+            Issue.record("first operation is not a put")
+            return
+        }
+        #expect((table, id, version) == ("SalesOrder", "SO-1", 3))
+        #expect(keys.count == 3)
+        #expect(Array(bytes[record]) == Array(repeating: 7, count: 300))
+        #expect(decoded.operations[1] == .delete(table: "SalesOrder", id: "SO-0", version: 9))
+        guard case let .event(event) = decoded.operations[3] else {
+            Issue.record("last operation is not an event")
+            return
+        }
+        #expect(event.occurredAt == -5 && event.payload == [1, 2, 3])
+    }
+
+    @Test func payloadDecoderRejectsTrailingBytesAndUnknownTags() {
+        let (bytes, _) = CommitPayload.encode(sampleBatch(), versions: [1, 1, 1], commitTimestamp: 0)
+        #expect(throws: ByteReader.Failure.self) { try (bytes + [0]).withUnsafeBytes { try CommitPayload.decode($0) } }
+        var unknownTag = bytes
+        // The first tag follows the id string (1 + 5 bytes), the timestamp (8) and the count (1).
+        unknownTag[15] = 99
+        #expect(throws: ByteReader.Failure.self) { try unknownTag.withUnsafeBytes { try CommitPayload.decode($0) } }
+        for cut in 0..<bytes.count {
+            #expect(throws: ByteReader.Failure.self) { try Array(bytes[..<cut]).withUnsafeBytes { try CommitPayload.decode($0) } }
+        }
+    }
+
+    @Test func payloadDecoderSurvivesRandomDamage() {
+        let (bytes, _) = CommitPayload.encode(sampleBatch(), versions: [1, 1, 1], commitTimestamp: 0)
+        var random = SplitMix(seed: 11)
+        for _ in 0..<5000 {
+            var damaged = bytes
+            for _ in 0..<Int.random(in: 1...4, using: &random) {
+                damaged[Int.random(in: 0..<damaged.count, using: &random)] = UInt8.random(in: 0...255, using: &random)
+            }
+            // Must either decode or throw; never trap or allocate without bound.
+            _ = try? damaged.withUnsafeBytes { try CommitPayload.decode($0) }
+        }
+    }
+
+    @Test func varintRoundTripAtEveryWidth() throws {
+        var writer = ByteWriter()
+        let values: [UInt64] = [0, 1, 127, 128, 16_383, 16_384, UInt64(UInt32.max), UInt64.max]
+        for value in values { writer.writeVarint(value) }
+        try writer.bytes.withUnsafeBytesTyped { buffer throws(ByteReader.Failure) in
+            var reader = ByteReader(buffer)
+            for value in values { #expect(try reader.readVarint() == value) }
+            #expect(reader.isAtEnd)
+        }
+        // An 11-byte varint overflows.
+        let overflow = [UInt8](repeating: 0xFF, count: 10) + [0x01]
+        overflow.withUnsafeBytes { buffer in
+            var reader = ByteReader(buffer)
+            #expect(throws: ByteReader.Failure.self) { try reader.readVarint() }
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func frameRoundTrip(compressible: Bool) throws {
+        var random = SplitMix(seed: 3)
+        let payload: [UInt8] = compressible ? Array(repeating: 42, count: 4000) : (0..<4000).map { _ in UInt8.random(in: 0...255, using: &random) }
+        let frame = Frame.encode(sequence: 77, payload: payload, salt: 0xABCD)
+        try frame.withUnsafeBytes { buffer in
+            let headerBytes = UnsafeRawBufferPointer(rebasing: buffer[..<Format.frameHeaderLength])
+            let header = try Frame.parseHeader(headerBytes).get()
+            #expect(header.sequence == 77)
+            #expect(header.isCompressed == compressible)
+            #expect(header.uncompressedLength == payload.count)
+            #expect(header.frameLength == frame.count)
+            let stored = UnsafeRawBufferPointer(rebasing: buffer[Format.frameHeaderLength...])
+            #expect(Frame.verify(header, headerBytes: headerBytes, stored: stored, salt: 0xABCD))
+            #expect(!Frame.verify(header, headerBytes: headerBytes, stored: stored, salt: 0xABCE), "the salt seeds the CRC")
+            #expect(try Frame.payload(of: header, stored: stored) == payload)
+        }
+        if compressible { #expect(frame.count < payload.count / 10) }
+    }
+
+    @Test func frameHeaderRejectsEveryBitFlip() {
+        let frame = Frame.encode(sequence: 1, payload: Array(repeating: 1, count: 100), salt: 1)
+        for byte in 0..<Format.frameHeaderLength {
+            for bit in 0..<8 {
+                var damaged = frame
+                damaged[byte] ^= 1 << bit
+                let result = damaged.withUnsafeBytes { Frame.parseHeader($0) }
+                if case .success = result { Issue.record("a flip of bit \(bit) of header byte \(byte) went unnoticed") }
+            }
+        }
+    }
+
+    @Test func segmentHeaderRoundTripAndDamage() throws {
+        let header = SegmentHeader(segmentId: 12, salt: 0xDEAD_BEEF, baseSequence: 1001)
+        let bytes = header.encoded()
+        #expect(bytes.count == Format.segmentHeaderLength)
+        #expect(try SegmentHeader.decode(bytes, path: "x") == header)
+        for byte in 0..<Format.segmentHeaderCRCOffset + 4 {
+            var damaged = bytes
+            damaged[byte] ^= 0x10
+            #expect(throws: StoreError.self) { try SegmentHeader.decode(damaged, path: "x") }
+        }
+        #expect(throws: StoreError.self) { try SegmentHeader.decode(Array(bytes[..<39]), path: "x") }
+    }
+
+    @Test func segmentFileNames() {
+        #expect(SegmentHeader.fileName(for: 1) == "00000001.seg")
+        #expect(SegmentHeader.fileName(for: 123_456_789_012) == "123456789012.seg")
+        #expect(SegmentHeader.segmentId(fromFileName: "00000001.seg") == 1)
+        #expect(SegmentHeader.segmentId(fromFileName: "123456789012.seg") == 123_456_789_012)
+        for name in ["1.seg", "00000000.seg", "0000000a.seg", "00000001.seg.tmp", "LOCK", "000000001.seg"] {
+            #expect(SegmentHeader.segmentId(fromFileName: name) == nil, "\(name)")
+        }
+    }
+
+    @Test func manifestRoundTripAndDamage() throws {
+        let manifest = Manifest(salt: 99, createdAt: 5, segments: [
+            .init(id: 1, baseSequence: 1, sealedLength: 4096, lastSequence: 10),
+            .init(id: 2, baseSequence: 11, sealedLength: Format.activeSegmentLength, lastSequence: 0),
+        ])
+        let bytes = manifest.encoded()
+        #expect(try Manifest.decode(bytes, path: "m") == manifest)
+        for byte in bytes.indices {
+            var damaged = bytes
+            damaged[byte] ^= 0x01
+            #expect(throws: StoreError.self) { try Manifest.decode(damaged, path: "m") }
+        }
+        #expect(throws: StoreError.self) { try Manifest.decode(Array(bytes.dropLast()), path: "m") }
+        // An active segment that is not last is inconsistent even with a valid CRC.
+        let bad = Manifest(salt: 1, createdAt: 0, segments: [
+            .init(id: 1, baseSequence: 1, sealedLength: Format.activeSegmentLength, lastSequence: 0),
+            .init(id: 2, baseSequence: 1, sealedLength: Format.activeSegmentLength, lastSequence: 0),
+        ])
+        #expect(throws: StoreError.self) { try Manifest.decode(bad.encoded(), path: "m") }
+    }
+}

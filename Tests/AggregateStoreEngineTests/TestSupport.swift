@@ -1,0 +1,75 @@
+import AggregateStoreEngine
+import AggregateStoreTestKit
+import Foundation
+import InMemoryLogging
+import Logging
+
+/// A logger that drops everything, so expected warnings do not clutter the test output.
+let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+/// A logger that keeps its entries for assertions.
+func recordingLogger() -> (Logger, InMemoryLogHandler) {
+    let handler = InMemoryLogHandler()
+    return (Logger(label: "test", factory: { _ in handler }), handler)
+}
+
+/// Deterministic record bytes for (table, id, round): some compressible, some not.
+func recordBytes(_ id: String, round: Int = 0, size: Int = 200) -> [UInt8] {
+    var generator = SplitMix(seed: id.utf8.reduce(0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 } &+ UInt64(round))
+    let text = Array("order \(id) round \(round) ".utf8)
+    return (0..<size).map { index in index % 3 == 0 ? UInt8(truncatingIfNeeded: generator.next()) : text[index % text.count] }
+}
+
+/// A batch that puts one order with a customer foreign key and emits one event.
+func orderBatch(_ number: Int, customer: Int = 1, expecting: VersionExpectation = .any, size: Int = 200) -> WriteBatch {
+    var batch = WriteBatch(unitOfWorkId: "uow-\(number)")
+    let id = "SO-\(number)"
+    batch.put(table: "SalesOrder", id: id, record: recordBytes(id, size: size),
+              foreignKeys: [ForeignKey(field: "customerId", value: "C-\(customer)")], expecting: expecting)
+    batch.append(OutboxEvent(id: "ev-\(number)", type: "SalesOrderPlaced", aggregateTable: "SalesOrder",
+                             aggregateId: id, occurredAt: 1_700_000_000_000_000 + Int64(number), payload: Array("{}".utf8)))
+    return batch
+}
+
+/// A small deterministic random generator for tests.
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// Opens a store on the real file system with test-friendly defaults.
+func openStore(_ path: String, segmentSize: Int = 64 << 20, readOnly: Bool = false,
+               durability: Durability = .synchronous, logger: Logger = quietLogger) throws(StoreError) -> StorageEngine {
+    var configuration = EngineConfiguration()
+    configuration.segmentSize = segmentSize
+    configuration.readOnly = readOnly
+    configuration.durability = durability
+    return try StorageEngine.open(at: path, configuration: configuration, logger: logger)
+}
+
+/// Reads, edits and writes back a file's bytes (damage at rest).
+func editFile(_ path: String, _ edit: (inout [UInt8]) -> Void) throws {
+    var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+    edit(&bytes)
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+}
+
+func fileBytes(_ path: String) throws -> [UInt8] {
+    [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+}
+
+func fileSize(_ path: String) -> Int {
+    ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? -1
+}
+
+/// The first segment's path in a store.
+func segmentPath(_ store: String, _ id: UInt64 = 1) -> String {
+    (store as NSString).appendingPathComponent(String(format: "%08llu.seg", id))
+}
