@@ -37,7 +37,7 @@ let package = Package(
                 "CLZ4", "CCRC32C",
                 .product(name: "Logging", package: "swift-log"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict + [.define("ENABLE_SYSCALL_MOCKING", .when(configuration: .debug))]
         ),
         // The public API for component developers (filled by the DataStore issue).
         .target(
@@ -67,7 +67,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ],
-            swiftSettings: strict
+            swiftSettings: strict + [.define("ENABLE_SYSCALL_MOCKING", .when(configuration: .debug))]
         ),
         // Runs the built `aggstore` binary as a child process (exit codes, the lock across processes).
         .testTarget(

@@ -10,7 +10,11 @@ if ! command -v swift >/dev/null 2>&1; then
 fi
 
 have_lz4() {
-    [ -f /usr/include/lz4.h ] && ls /usr/lib/*/pkgconfig/liblz4.pc /usr/lib/pkgconfig/liblz4.pc >/dev/null 2>&1
+    [ -f /usr/include/lz4.h ] || return 1
+    for pc in /usr/lib/*/pkgconfig/liblz4.pc /usr/lib/pkgconfig/liblz4.pc /usr/share/pkgconfig/liblz4.pc; do
+        [ -f "$pc" ] && return 0
+    done
+    return 1
 }
 have_lz4 && exit 0
 

@@ -6,7 +6,8 @@ import Synchronization
 ///
 /// A failing operation does not reach the wrapped file system, so over an
 /// `InMemoryFileSystem` a failed `sync` leaves the written data visible but not durable, the
-/// state that fsyncgate is about.
+/// state that fsyncgate is about. A failing `write` is the exception: it writes the first half
+/// of its bytes before failing, as a write that runs out of space midway does.
 package final class FaultInjectingFileSystem: FileSystem {
     /// The operations a fault can target.
     package enum Operation: String, Sendable, CaseIterable {
@@ -140,7 +141,12 @@ private final class FaultInjectingFileHandle: FileHandle {
     }
 
     func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(StoreError) {
-        try fileSystem.check(.write, path)
+        do {
+            try fileSystem.check(.write, path)
+        } catch {
+            try? base.write(UnsafeRawBufferPointer(rebasing: bytes[..<(bytes.count / 2)]), at: offset)
+            throw error
+        }
         try base.write(bytes, at: offset)
     }
 

@@ -136,6 +136,9 @@ package struct PosixFileSystem: FileSystem {
 package final class PosixFileHandle: FileHandle {
     package let path: String
     private let fd: Int32
+
+    /// The file descriptor, for tests that plan faults with `SyscallMock`.
+    package var fileDescriptor: Int32 { fd }
     private let closed = Atomic<Bool>(false)
 
     /// Takes ownership of `fd`.

@@ -47,32 +47,69 @@ func system_close(_ fd: Int32) -> Int32 {
 
 /// `pread(2)`.
 func system_pread(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int, _ offset: off_t) -> Int {
-    pread(fd, buffer, count, offset)
+    #if ENABLE_SYSCALL_MOCKING
+    switch SyscallMock.next(.pread, fd) {
+    case .interrupted?: errno = EINTR; return -1
+    case let .failure(code)?: errno = code; return -1
+    case let .short(limit)?: return pread(fd, buffer, min(count, limit), offset)
+    case nil: break
+    }
+    #endif
+    return pread(fd, buffer, count, offset)
 }
 
 /// `pwrite(2)`.
 func system_pwrite(_ fd: Int32, _ buffer: UnsafeRawPointer?, _ count: Int, _ offset: off_t) -> Int {
-    pwrite(fd, buffer, count, offset)
+    #if ENABLE_SYSCALL_MOCKING
+    switch SyscallMock.next(.pwrite, fd) {
+    case .interrupted?: errno = EINTR; return -1
+    case let .failure(code)?: errno = code; return -1
+    case let .short(limit)?: return pwrite(fd, buffer, min(count, limit), offset)
+    case nil: break
+    }
+    #endif
+    return pwrite(fd, buffer, count, offset)
 }
 
 /// `fsync(2)`.
 func system_fsync(_ fd: Int32) -> Int32 {
-    fsync(fd)
+    #if ENABLE_SYSCALL_MOCKING
+    switch SyscallMock.next(.fsync, fd) {
+    case .interrupted?: errno = EINTR; return -1
+    case let .failure(code)?: errno = code; return -1
+    case .short?, nil: break
+    }
+    #endif
+    return fsync(fd)
 }
 
 /// `fdatasync(2)`. Darwin has no public `fdatasync`, so there it is `fsync`, which is
 /// at least as strong.
 func system_fdatasync(_ fd: Int32) -> Int32 {
+    #if ENABLE_SYSCALL_MOCKING
+    switch SyscallMock.next(.fdatasync, fd) {
+    case .interrupted?: errno = EINTR; return -1
+    case let .failure(code)?: errno = code; return -1
+    case .short?, nil: break
+    }
+    #endif
     #if canImport(Glibc)
-    fdatasync(fd)
+    return fdatasync(fd)
     #else
-    fsync(fd)
+    return fsync(fd)
     #endif
 }
 
 /// `ftruncate(2)`.
 func system_ftruncate(_ fd: Int32, _ length: off_t) -> Int32 {
-    ftruncate(fd, length)
+    #if ENABLE_SYSCALL_MOCKING
+    switch SyscallMock.next(.ftruncate, fd) {
+    case .interrupted?: errno = EINTR; return -1
+    case let .failure(code)?: errno = code; return -1
+    case .short?, nil: break
+    }
+    #endif
+    return ftruncate(fd, length)
 }
 
 /// `fstat(2)`.
@@ -87,7 +124,14 @@ func system_stat(_ path: UnsafePointer<CChar>, _ info: inout stat) -> Int32 {
 
 /// `flock(2)`.
 func system_flock(_ fd: Int32, _ operation: Int32) -> Int32 {
-    flock(fd, operation)
+    #if ENABLE_SYSCALL_MOCKING
+    switch SyscallMock.next(.flock, fd) {
+    case .interrupted?: errno = EINTR; return -1
+    case let .failure(code)?: errno = code; return -1
+    case .short?, nil: break
+    }
+    #endif
+    return flock(fd, operation)
 }
 
 /// `rename(2)`.
