@@ -31,6 +31,7 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         self.errno = errno
     }
 
+    /// The code, message, file and offset, and errno, on one line.
     public var description: String {
         var text = "\(code): \(message)"
         if let path { text += " [file: \(path)" + (offset.map { ", offset: \($0)" } ?? "") + "]" }
@@ -75,6 +76,7 @@ public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
         /// The files were written by an unknown format version.
         public static let unsupportedFormat = Code(.unsupportedFormat)
 
+        /// The code's name, such as `corruption`.
         public var description: String { "\(value)" }
     }
 }

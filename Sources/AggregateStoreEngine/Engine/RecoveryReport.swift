@@ -34,6 +34,7 @@ public struct RecoveryReport: Sendable, Hashable, CustomStringConvertible {
     /// How long open took, in seconds.
     public var duration: Double = 0
 
+    /// A one-line summary for logs and the CLI.
     public var description: String {
         var text = created ? "created a new store" :
             "recovered \(frames) commits (last sequence \(lastSequence)) from \(segments) segments"
