@@ -22,8 +22,8 @@ struct SyscallAuditTests {
             "open LOCK", "syncDirectory store", "lockExclusive LOCK",
             "create 00000001.seg", "write 00000001.seg", "fsync 00000001.seg", "close 00000001.seg", "syncDirectory store",
             "create MANIFEST.tmp", "write MANIFEST.tmp", "fsync MANIFEST.tmp", "close MANIFEST.tmp",
-            "rename MANIFEST.tmp->MANIFEST", "syncDirectory store",
-            "open 00000001.seg",
+            "rename MANIFEST.tmp->MANIFEST", "syncDirectory store", "syncDirectory /",
+            "open 00000001.seg", "fsync 00000001.seg",
         ])
         try engine.close()
     }
@@ -46,7 +46,7 @@ struct SyscallAuditTests {
         try engine.commit(orderBatch(3, size: 3000))
         #expect(fileSystem.log.map(\.description) == [
             "fsync 00000001.seg",
-            "create 00000002.seg", "write 00000002.seg", "fsync 00000002.seg", "syncDirectory store",
+            "open 00000002.seg", "truncate 00000002.seg", "write 00000002.seg", "fsync 00000002.seg", "syncDirectory store",
             "create MANIFEST.tmp", "write MANIFEST.tmp", "fsync MANIFEST.tmp", "close MANIFEST.tmp",
             "rename MANIFEST.tmp->MANIFEST", "syncDirectory store",
             "write 00000002.seg", "fdatasync 00000002.seg",

@@ -2,7 +2,9 @@
 public enum Durability: Sendable, Hashable {
     /// Each commit is `fdatasync`ed before it is acknowledged. The default.
     case synchronous
-    /// No fsync at all: commits survive a process crash but **not a power loss or an OS crash**.
+    /// No fsync at all: commits survive a process crash but **not a power loss or an OS crash**,
+    /// after which the store may even fail to open (writeback may persist a later frame and not
+    /// an earlier one).
     /// For tests and bulk loads only; the name says so on purpose.
     case unsafeNoSync
 }

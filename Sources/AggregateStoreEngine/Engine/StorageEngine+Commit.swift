@@ -74,6 +74,9 @@ extension StorageEngine {
         do {
             try writer.activeHandle.sync(.data)
         } catch {
+            // After a failed fsync the kernel may mark the frame's pages clean without writing
+            // them; cut the frame so a reopen cannot read it from the cache and build on it.
+            try? writer.activeHandle.truncate(to: offset)
             fail(&writer, error, during: "fdatasync of a commit")
             throw error
         }
@@ -113,6 +116,9 @@ extension StorageEngine {
                     throw StoreError(.conflict, "\(table)/\(id) is at version \(current.version), expected \(expected)")
                 case .version:
                     break
+                }
+                guard current.version < UInt64.max else {
+                    throw StoreError(.invalidArgument, "\(table)/\(id) has reached the last version number")
                 }
                 pending[key] = (current.version + 1, live)
                 versions.append(current.version + 1)
@@ -156,8 +162,8 @@ extension StorageEngine {
     /// entry are durable, and the manifest lists it, before any frame in it is acknowledged.
     private func roll(_ writer: inout WriterState) throws(StoreError) {
         let newId = writer.activeId + 1
-        guard newId <= UInt64(UInt32.max) else {
-            throw StoreError(.invalidArgument, "the store has used every segment id")
+        guard newId <= UInt64(UInt32.max), writer.manifest.segments.count < Format.maximumSegmentCount else {
+            throw StoreError(.noSpace, "the store has reached its limit of \(Format.maximumSegmentCount) segments or segment ids; compact it or use larger segments")
         }
         do {
             try writer.activeHandle.sync(.full)
@@ -167,16 +173,16 @@ extension StorageEngine {
         }
         let newPath = joinPath(path, SegmentHeader.fileName(for: newId))
         let header = SegmentHeader(segmentId: newId, salt: salt, baseSequence: writer.nextSequence)
-        let handle: any FileHandle
+        // The file may exist as the leftover of an earlier roll that failed before the manifest
+        // named it; no manifest refers to it, so it is reused from scratch.
+        let handle = try fileSystem.open(newPath, mode: .createIfMissing)
         do {
-            handle = try fileSystem.open(newPath, mode: .createNew)
-            do {
-                try handle.write(header.encoded(), at: 0)
-            } catch {
-                try? handle.close()
-                try? fileSystem.removeFile(newPath)
-                throw error
-            }
+            try handle.truncate(to: 0)
+            try handle.write(header.encoded(), at: 0)
+        } catch {
+            try? handle.close()
+            try? fileSystem.removeFile(newPath)
+            throw error
         }
         var manifest = writer.manifest
         manifest.segments[manifest.segments.count - 1].sealedLength = writer.activeEnd

@@ -74,8 +74,11 @@ extension StorageEngine {
         var segments: [EngineStatistics.Segment] = []
         var logBytes: UInt64 = 0
         for entry in manifest.segments {
-            let handle = self.segments.withLock { $0[UInt32(entry.id)] }
-            let size = try handle?.size() ?? 0
+            // Under the segments lock, so close() cannot close the handle in between.
+            let size = try self.segments.withLock { handles throws(StoreError) -> UInt64 in
+                guard let handle = handles[UInt32(entry.id)] else { throw StoreError(.closed, "the store is closed") }
+                return try handle.size()
+            }
             logBytes += size
             segments.append(.init(id: entry.id, bytes: size, sealed: !entry.isActive, baseSequence: entry.baseSequence))
         }

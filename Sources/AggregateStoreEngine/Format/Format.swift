@@ -42,6 +42,11 @@ package enum Format {
     package static let frameKnownFlags: UInt16 = frameFlagCompressed
     /// Upper bound on stored and uncompressed payload lengths, checked before allocating.
     package static let maximumPayloadLength = 1 << 30
+    /// LZ4 cannot expand a block by more than about 255 times, so a compressed frame claiming
+    /// more is damaged; checked before allocating the uncompressed buffer.
+    package static let maximumCompressionRatio = 255
+    /// Slack added to the compression-ratio bound for tiny blocks.
+    package static let compressionRatioSlack = 64
 
     // MARK: Payload
 

@@ -74,8 +74,9 @@ package enum Frame {
         guard (1...Format.maximumPayloadLength).contains(header.storedLength) else {
             return .failure(.badLength("stored length \(header.storedLength)"))
         }
+        let expansionLimit = header.storedLength * Format.maximumCompressionRatio + Format.compressionRatioSlack
         guard (1...Format.maximumPayloadLength).contains(header.uncompressedLength),
-              header.isCompressed || header.uncompressedLength == header.storedLength
+              header.isCompressed ? header.uncompressedLength <= expansionLimit : header.uncompressedLength == header.storedLength
         else { return .failure(.badLength("uncompressed length \(header.uncompressedLength)")) }
         return .success(header)
     }

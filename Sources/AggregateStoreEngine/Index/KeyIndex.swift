@@ -32,6 +32,29 @@ package struct KeyIndex: Sendable, Equatable {
         primary.mapValues { entries in entries.values.reduce(0) { $0 + ($1.isLive ? 1 : 0) } }
     }
 
+    /// Describes the first put or delete of `payload` whose version is not one more than its
+    /// key's previous version (`Docs/FORMAT.md`, section 2.3), or nil if all are in order.
+    /// Recovery checks this before applying a frame, so a frame that verifies but breaks the
+    /// rule is reported as corruption rather than trusted.
+    package func versionViolation(in payload: CommitPayload) -> String? {
+        var pending: [TableKey: UInt64] = [:]
+        for operation in payload.operations {
+            let table: String, id: String, version: UInt64
+            switch operation {
+            case let .put(t, i, v, _, _): (table, id, version) = (t, i, v)
+            case let .delete(t, i, v): (table, id, version) = (t, i, v)
+            case .event: continue
+            }
+            let key = TableKey(table: table, id: id)
+            let previous = pending[key] ?? entry(table: table, id: id)?.version ?? 0
+            guard previous < UInt64.max, version == previous + 1 else {
+                return "\(table)/\(id) has version \(version) after version \(previous)"
+            }
+            pending[key] = version
+        }
+        return nil
+    }
+
     /// Applies one logged commit, in sequence order. `frame` is where its frame lives.
     package mutating func apply(_ payload: CommitPayload, sequence: UInt64, frame: FrameAddress, storedLength: Int) {
         for operation in payload.operations {

@@ -68,33 +68,70 @@ package struct Recovery {
     }
 
     /// Reads the store, creating it when there is none (unless read-only). The caller holds the lock.
+    ///
+    /// Every check runs before anything is changed, so an open that fails leaves the files as
+    /// they were. Only then does a writable open cut a torn tail, make what it recovered
+    /// durable and remove leftovers.
     /// - Parameter visit: called with every valid frame in sequence order, e.g. by ``StorageEngine/verify()``.
     package func run(visit: (SegmentScanner.ScannedFrame, UInt64) -> Void = { _, _ in }) throws(StoreError) -> RecoveredLog {
         var report = RecoveryReport()
-        let names = try fileSystem.listDirectory(directory)
-        if names.contains(Format.manifestTemporaryFileName) {
-            if readOnly {
-                report.leftoverFiles.append(Format.manifestTemporaryFileName)
-            } else {
-                try fileSystem.removeFile(path(Format.manifestTemporaryFileName))
-                report.removedFiles.append(Format.manifestTemporaryFileName)
-            }
-        }
+        var names = try fileSystem.listDirectory(directory)
         let manifest: Manifest
         if names.contains(Format.manifestFileName) {
-            let handle = try fileSystem.open(path(Format.manifestFileName), mode: .readOnly)
-            defer { try? handle.close() }
-            let size = try handle.size()
-            guard size <= UInt64(Format.manifestHeaderLength + 4 + Format.maximumSegmentCount * Format.manifestEntryLength) else {
-                throw .corruption("manifest is implausibly large (\(size) bytes)", path: handle.path, offset: 0)
-            }
-            manifest = try Manifest.decode(try handle.read(at: 0, count: Int(size)), path: handle.path)
+            manifest = try readManifest()
         } else {
             manifest = try createStore(leftovers: names, report: &report)
+            names = try fileSystem.listDirectory(directory)
         }
         var log = try scan(manifest, report: report, visit: visit)
-        try removeUnlistedSegments(names: names, manifest: manifest, report: &log.report)
+        do {
+            var leftovers = try unlistedSegments(names: names, manifest: manifest)
+            if names.contains(Format.manifestTemporaryFileName) { leftovers.append(Format.manifestTemporaryFileName) }
+            if readOnly {
+                log.report.leftoverFiles = leftovers
+            } else {
+                try repair(&log, leftovers: leftovers)
+            }
+        } catch {
+            for handle in log.handles.values { try? handle.close() }
+            throw error
+        }
+        if let torn = log.report.tornTail {
+            logger.warning("torn tail at the end of the log", metadata: [
+                "segment.path": "\(torn.path)", "segment.offset": "\(torn.offset)",
+                "torn.bytes": "\(torn.bytes)", "torn.frames": "\(torn.frames)",
+                "torn.reason": "\(torn.reason)", "torn.truncated": "\(torn.truncated)",
+            ])
+        }
         return log
+    }
+
+    private func readManifest() throws(StoreError) -> Manifest {
+        let handle = try fileSystem.open(path(Format.manifestFileName), mode: .readOnly)
+        defer { try? handle.close() }
+        let size = try handle.size()
+        guard size <= UInt64(Format.manifestHeaderLength + 4 + Format.maximumSegmentCount * Format.manifestEntryLength) else {
+            throw .corruption("manifest is implausibly large (\(size) bytes)", path: handle.path, offset: 0)
+        }
+        return try Manifest.decode(try handle.read(at: 0, count: Int(size)), path: handle.path)
+    }
+
+    /// The changes a writable open makes once every check has passed.
+    private func repair(_ log: inout RecoveredLog, leftovers: [String]) throws(StoreError) {
+        let active = log.handles[log.manifest.segments.last!.id]!
+        if var torn = log.report.tornTail {
+            try active.truncate(to: torn.offset)
+            torn.truncated = true
+            log.report.tornTail = torn
+        }
+        // What was just read may exist only in the page cache (a process killed before its
+        // fsync): make it durable before serving it, so nothing a reader sees can vanish later.
+        try active.sync(.full)
+        for name in leftovers {
+            try fileSystem.removeFile(path(name))
+            log.report.removedFiles.append(name)
+        }
+        if !leftovers.isEmpty { try fileSystem.syncDirectory(directory) }
     }
 
     private func path(_ name: String) -> String { joinPath(directory, name) }
@@ -134,6 +171,9 @@ package struct Recovery {
             Manifest.Segment(id: 1, baseSequence: 1, sealedLength: Format.activeSegmentLength, lastSequence: 0),
         ])
         try manifest.install(in: directory, fileSystem: fileSystem)
+        // The store directory may predate this open (created by hand, or by a run that died
+        // before syncing its parent): its own entry must be durable before any commit is.
+        try fileSystem.syncDirectory(parentDirectory(of: directory))
         report.created = true
         logger.info("created store", metadata: ["store.path": "\(directory)", "store.salt": "\(salt)"])
         return manifest
@@ -171,6 +211,9 @@ package struct Recovery {
             var index = log.index
             var counters = log.counters
             let outcome = try scanner.scan { frame throws(StoreError) in
+                if let violation = index.versionViolation(in: frame.payload) {
+                    throw .corruption("frame breaks the version sequence: \(violation)", path: segmentPath, offset: frame.offset)
+                }
                 index.apply(frame.payload, sequence: frame.header.sequence,
                             frame: FrameAddress(segment: segment, offset: frame.offset), storedLength: frame.header.storedLength)
                 counters.add(frame.header, frame.payload)
@@ -192,19 +235,7 @@ package struct Recovery {
             log.framesInActive = outcome.frames
             log.report.segments += 1
             log.report.frames += outcome.frames
-            if var torn = outcome.tornTail {
-                if !readOnly {
-                    try handle.truncate(to: torn.offset)
-                    try handle.sync(.full)
-                    torn.truncated = true
-                }
-                logger.warning("torn tail at the end of the log", metadata: [
-                    "segment.path": "\(torn.path)", "segment.offset": "\(torn.offset)",
-                    "torn.bytes": "\(torn.bytes)", "torn.frames": "\(torn.frames)",
-                    "torn.reason": "\(torn.reason)", "torn.truncated": "\(torn.truncated)",
-                ])
-                log.report.tornTail = torn
-            }
+            log.report.tornTail = outcome.tornTail
         }
         log.report.lastSequence = log.nextSequence - 1
         success = true
@@ -212,12 +243,12 @@ package struct Recovery {
     }
 
     /// Segment files the manifest does not list. Past the last listed one and without frames,
-    /// they are leftovers of an interrupted roll; anything else would hold data no manifest
-    /// accounts for, which is corruption.
-    private func removeUnlistedSegments(names: [String], manifest: Manifest, report: inout RecoveryReport) throws(StoreError) {
+    /// they are leftovers of an interrupted roll, returned for removal; anything else would
+    /// hold data no manifest accounts for, which is corruption.
+    private func unlistedSegments(names: [String], manifest: Manifest) throws(StoreError) -> [String] {
         let listed = Set(manifest.segments.map(\.id))
         let last = manifest.segments.last!.id
-        var removed = false
+        var leftovers: [String] = []
         for name in names {
             guard let id = SegmentHeader.segmentId(fromFileName: name), !listed.contains(id) else { continue }
             let handle = try fileSystem.open(path(name), mode: .readOnly)
@@ -226,16 +257,8 @@ package struct Recovery {
             guard id > last, size <= UInt64(Format.segmentHeaderLength) else {
                 throw .corruption("segment \(name) is not listed in the manifest but holds \(size) bytes", path: path(name), offset: 0)
             }
-            if readOnly {
-                report.leftoverFiles.append(name)
-            } else {
-                try fileSystem.removeFile(path(name))
-                report.removedFiles.append(name)
-                removed = true
-            }
+            leftovers.append(name)
         }
-        if removed || report.removedFiles.contains(Format.manifestTemporaryFileName) {
-            try fileSystem.syncDirectory(directory)
-        }
+        return leftovers
     }
 }

@@ -85,37 +85,54 @@ package struct SegmentScanner {
         guard isLast else {
             throw .corruption("\(reason) in a sealed segment", path: handle.path, offset: offset)
         }
-        let rest = try handle.read(at: offset, count: Int(size - offset))
-        let (validAfter, headers) = rest.withUnsafeBytes { searchForFrames(in: $0, skipFirst: true) }
+        let (validAfter, headers) = try searchForFrames(from: offset, size: size)
         if let validAfter {
-            throw .corruption("\(reason); a valid frame follows at offset \(offset + UInt64(validAfter))",
-                              path: handle.path, offset: offset)
+            throw .corruption("\(reason); a valid frame follows at offset \(validAfter)", path: handle.path, offset: offset)
         }
         return RecoveryReport.TornTail(path: handle.path, offset: offset, bytes: size - offset,
                                        frames: headers, reason: reason, truncated: false)
     }
 
-    /// Looks for a complete, verifying frame anywhere in `bytes` (a resync by magic number) and
-    /// counts the frame headers that verify. `skipFirst` ignores a frame starting at offset 0
-    /// (the bad frame itself) for the search, but still counts its header.
-    private func searchForFrames(in bytes: UnsafeRawBufferPointer, skipFirst: Bool) -> (validAt: Int?, headers: Int) {
+    /// Looks for a complete, verifying frame anywhere after `start` (a resync by magic number)
+    /// and counts the frame headers that verify from `start` on, the bad frame's own included.
+    /// Reads the rest of the file a window at a time, so memory stays bounded however long it is.
+    private func searchForFrames(from start: UInt64, size: UInt64) throws(StoreError) -> (validAt: UInt64?, headers: Int) {
         var headers = 0
-        var position = 0
-        while position + Format.frameHeaderLength <= bytes.count {
-            defer { position += 1 }
-            guard bytes.loadLittleEndian(UInt32.self, at: position) == Format.frameMagic else { continue }
-            let headerBytes = UnsafeRawBufferPointer(rebasing: bytes[position..<position + Format.frameHeaderLength])
-            guard case let .success(header) = Frame.parseHeader(headerBytes) else { continue }
-            headers += 1
-            if skipFirst && position == 0 { continue }
-            let end = position + header.frameLength
-            guard end <= bytes.count else { continue }
-            let stored = UnsafeRawBufferPointer(rebasing: bytes[(position + Format.frameHeaderLength)..<end])
-            if Frame.verify(header, headerBytes: headerBytes, stored: stored, salt: salt) {
-                return (position, headers)
+        var windowStart = start
+        while size - windowStart >= UInt64(Format.frameHeaderLength) {
+            let window = try handle.read(at: windowStart, count: Int(min(UInt64(Self.windowSize), size - windowStart)))
+            guard window.count >= Format.frameHeaderLength else { break }
+            let lastPosition = window.count - Format.frameHeaderLength
+            for position in 0...lastPosition {
+                let found = try window.withUnsafeBytesTyped { bytes throws(StoreError) -> Bool in
+                    guard bytes.loadLittleEndian(UInt32.self, at: position) == Format.frameMagic else { return false }
+                    let headerBytes = UnsafeRawBufferPointer(rebasing: bytes[position..<position + Format.frameHeaderLength])
+                    guard case let .success(header) = Frame.parseHeader(headerBytes) else { return false }
+                    headers += 1
+                    let frameStart = windowStart + UInt64(position)
+                    guard frameStart != start, UInt64(header.frameLength) <= size - frameStart else { return false }
+                    return try verifiesAt(frameStart, header: header, headerBytes: headerBytes, window: bytes, windowStart: windowStart)
+                }
+                if found { return (windowStart + UInt64(position), headers) }
             }
+            // The next window starts right after the last position checked in this one.
+            windowStart += UInt64(lastPosition + 1)
         }
         return (nil, headers)
+    }
+
+    /// Whether the frame at `frameStart` verifies; reads it separately if it runs past the window.
+    private func verifiesAt(_ frameStart: UInt64, header: FrameHeader, headerBytes: UnsafeRawBufferPointer,
+                            window: UnsafeRawBufferPointer, windowStart: UInt64) throws(StoreError) -> Bool {
+        let storedStart = frameStart + UInt64(Format.frameHeaderLength)
+        let from = Int(storedStart - windowStart)
+        if from + header.storedLength <= window.count {
+            return Frame.verify(header, headerBytes: headerBytes,
+                                stored: UnsafeRawBufferPointer(rebasing: window[from..<from + header.storedLength]), salt: salt)
+        }
+        let stored = try handle.read(at: storedStart, count: header.storedLength)
+        return stored.count == header.storedLength
+            && stored.withUnsafeBytes { Frame.verify(header, headerBytes: headerBytes, stored: $0, salt: salt) }
     }
 
     private enum FrameRead {
