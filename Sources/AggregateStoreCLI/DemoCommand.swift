@@ -32,8 +32,7 @@ struct Demo: ParsableCommand {
         let first = Int(engine.lastSequence) + 1
         let customers = max(1, orders / 5)
         var generator = DemoOrders(seed: UInt64(first), customers: customers)
-        let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .millisecondsSince1970
+        let encoder = demoEncoder()
         print("Writing \(orders) orders to \(path) (\(customers) customers), one durable commit each...")
         var latencies: [Double] = []
         latencies.reserveCapacity(orders)
@@ -45,12 +44,7 @@ struct Demo: ParsableCommand {
             let order = generator.order(number: number)
             let record = [UInt8](try encoder.encode(order))
             recordBytes += record.count
-            var batch = WriteBatch(unitOfWorkId: "uow-demo-\(number)")
-            batch.put(table: "SalesOrder", id: order.id, record: record,
-                      foreignKeys: [ForeignKey(field: "customerId", value: order.customerId)], expecting: .absent)
-            batch.append(OutboxEvent(id: "ev-\(number)", type: "SalesOrderPlaced", aggregateTable: "SalesOrder",
-                                     aggregateId: order.id, occurredAt: currentMicroseconds(),
-                                     payload: Array("{\"total\":\(order.total)}".utf8)))
+            let batch = order.placementBatch(unitOfWorkId: "uow-demo-\(number)", eventId: "ev-\(number)", record: record)
             let started = monotonicSeconds()
             try engine.commit(batch)
             latencies.append(monotonicSeconds() - started)

@@ -1,3 +1,4 @@
+import AggregateStoreEngine
 import Foundation
 
 /// The demo aggregate: a sales order with its items, stored as one record.
@@ -31,18 +32,6 @@ struct Address: Codable, Sendable, Equatable {
     var country: String
 }
 
-/// A small deterministic generator (SplitMix64), so demo and benchmark data repeat run to run.
-struct DemoRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Builds demo orders: 1-8 items each, customers shared among orders (the foreign key).
 struct DemoOrders {
@@ -50,11 +39,11 @@ struct DemoOrders {
                            "Paper filters x100", "Milk jug", "Tamper 58mm", "Scale with timer"]
     static let cities = ["Lisbon", "Osaka", "Toronto", "Nairobi", "Lyon", "Recife", "Tallinn", "Perth"]
 
-    var random: DemoRandom
+    var random: SplitMix64
     let customers: Int
 
     init(seed: UInt64 = 42, customers: Int) {
-        random = DemoRandom(seed: seed)
+        random = SplitMix64(seed: seed)
         self.customers = max(1, customers)
     }
 
@@ -79,4 +68,26 @@ struct DemoOrders {
                                                    country: "PT"),
                           items: items)
     }
+}
+
+extension SalesOrder {
+    /// The demo's unit of work for this order: the order as one record with its customer as a
+    /// foreign key, and one `SalesOrderPlaced` event in the same commit.
+    func placementBatch(unitOfWorkId: String, eventId: String, record: [UInt8], withEvent: Bool = true) -> WriteBatch {
+        var batch = WriteBatch(unitOfWorkId: unitOfWorkId)
+        batch.put(table: "SalesOrder", id: id, record: record,
+                  foreignKeys: [ForeignKey(field: "customerId", value: customerId)], expecting: .absent)
+        if withEvent {
+            batch.append(OutboxEvent(id: eventId, type: "SalesOrderPlaced", aggregateTable: "SalesOrder", aggregateId: id,
+                                     occurredAt: currentMicroseconds(), payload: Array("{\"total\":\(total)}".utf8)))
+        }
+        return batch
+    }
+}
+
+/// The JSON encoder the demo stores orders with (the DataStore issue brings the binary codec).
+func demoEncoder() -> JSONEncoder {
+    let encoder = JSONEncoder()
+    encoder.dateEncodingStrategy = .millisecondsSince1970
+    return encoder
 }

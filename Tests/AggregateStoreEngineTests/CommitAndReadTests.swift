@@ -205,7 +205,7 @@ struct CommitAndReadTests {
         let directory = TemporaryDirectory()
         let engine = try openStore(directory.path, segmentSize: 8192)
         defer { try? engine.close() }
-        var random = SplitMix(seed: 5)
+        var random = SplitMix64(seed: 5)
         var batch = WriteBatch(unitOfWorkId: "uow-big")
         batch.put(table: "Blob", id: "b", record: (0..<3000).map { _ in UInt8.random(in: 0...255, using: &random) })
         for _ in 0..<4 { try engine.commit(batch) }
@@ -217,7 +217,7 @@ struct CommitAndReadTests {
     @Test func theIndexEqualsARebuildAfterARandomWorkload() throws {
         let directory = TemporaryDirectory()
         let engine = try openStore(directory.path, segmentSize: 16384, durability: .unsafeNoSync)
-        var random = SplitMix(seed: 2026)
+        var random = SplitMix64(seed: 2026)
         for round in 0..<400 {
             var batch = WriteBatch(unitOfWorkId: "uow-\(round)")
             for _ in 0..<Int.random(in: 1...4, using: &random) {

@@ -52,7 +52,7 @@ struct FormatTests {
 
     @Test func payloadDecoderSurvivesRandomDamage() {
         let (bytes, _) = CommitPayload.encode(sampleBatch(), versions: [1, 1, 1], commitTimestamp: 0)
-        var random = SplitMix(seed: 11)
+        var random = SplitMix64(seed: 11)
         for _ in 0..<5000 {
             var damaged = bytes
             for _ in 0..<Int.random(in: 1...4, using: &random) {
@@ -82,7 +82,7 @@ struct FormatTests {
 
     @Test(arguments: [false, true])
     func frameRoundTrip(compressible: Bool) throws {
-        var random = SplitMix(seed: 3)
+        var random = SplitMix64(seed: 3)
         let payload: [UInt8] = compressible ? Array(repeating: 42, count: 4000) : (0..<4000).map { _ in UInt8.random(in: 0...255, using: &random) }
         let frame = Frame.encode(sequence: 77, payload: payload, salt: 0xABCD)
         try frame.withUnsafeBytes { buffer in

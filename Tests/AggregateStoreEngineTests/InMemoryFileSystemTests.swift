@@ -168,7 +168,7 @@ import Testing
     @Test func incrementalSyncMatchesWholeFileModel() throws {
         let fs = try makeFileSystem()
         let handle = try fs.open("/db/f", mode: .createNew)
-        var generator = FileSystemTestRandom(seed: 42)
+        var generator = SplitMix64(seed: 42)
         var volatile: [UInt8] = [], durable: [UInt8] = []
         for step in 0..<2_000 {
             switch generator.next() % 4 {
@@ -382,15 +382,3 @@ import Testing
     }
 }
 
-/// A small deterministic generator, so a failing sequence can be replayed.
-private struct FileSystemTestRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -4,21 +4,6 @@ import Testing
 /// LZ4 round trips, and the decoder's behaviour on damaged blocks: stored blocks come from disk,
 /// so a malformed one must surface as a corruption error, never as a crash or a wrong length.
 @Suite struct LZ4Tests {
-    /// A seeded generator (SplitMix64), so a failure reproduces on the next run.
-    struct Random: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func bytes(_ count: Int) -> [UInt8] {
-            (0..<count).map { _ in UInt8.random(in: 0...255, using: &self) }
-        }
-    }
-
     /// Text-like data with repeats, the shape of the JSON-ish records the store holds.
     static func compressible(_ count: Int) -> [UInt8] {
         let words = ["order", "customer", "\"amount\":", "42", "{", "}", "status", "shipped", ",", " "]
@@ -67,7 +52,7 @@ import Testing
 
     @Test(arguments: [1, 2, 15, 100, 4096, 100_000])
     func incompressibleDataIsNotCompressed(_ count: Int) {
-        var random = Random(state: UInt64(count))
+        var random = SplitMix64(seed: UInt64(count))
         #expect(Self.compress(random.bytes(count)) == nil)
     }
 
@@ -116,7 +101,7 @@ import Testing
     /// length or throw a corruption error; a crash or overrun fails the whole run.
     @Test func survivesMutatedBlocks() throws {
         let (original, block) = try Self.sampleBlock()
-        var random = Random(state: 99)
+        var random = SplitMix64(seed: 99)
         for round in 0..<4000 {
             var damaged = block
             switch round % 4 {
@@ -147,7 +132,7 @@ import Testing
     }
 
     @Test func survivesRandomGarbage() {
-        var random = Random(state: 5)
+        var random = SplitMix64(seed: 5)
         for _ in 0..<2000 {
             let garbage = random.bytes(Int.random(in: 1...512, using: &random))
             let claimed = Int.random(in: 1...4096, using: &random)

@@ -15,7 +15,7 @@ func recordingLogger() -> (Logger, InMemoryLogHandler) {
 
 /// Deterministic record bytes for (table, id, round): some compressible, some not.
 func recordBytes(_ id: String, round: Int = 0, size: Int = 200) -> [UInt8] {
-    var generator = SplitMix(seed: id.utf8.reduce(0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 } &+ UInt64(round))
+    var generator = SplitMix64(seed: id.utf8.reduce(0xCBF2_9CE4_8422_2325) { ($0 ^ UInt64($1)) &* 0x100_0000_01B3 } &+ UInt64(round))
     let text = Array("order \(id) round \(round) ".utf8)
     return (0..<size).map { index in index % 3 == 0 ? UInt8(truncatingIfNeeded: generator.next()) : text[index % text.count] }
 }
@@ -31,18 +31,6 @@ func orderBatch(_ number: Int, customer: Int = 1, expecting: VersionExpectation 
     return batch
 }
 
-/// A small deterministic random generator for tests.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Opens a store on the real file system with test-friendly defaults.
 func openStore(_ path: String, segmentSize: Int = 64 << 20, readOnly: Bool = false,
