@@ -85,3 +85,29 @@ let package = Package(
         ),
     ]
 )
+
+// libFuzzer targets (issue 3, item 8; Docs/FUZZING.md). Only `scripts/fuzz.sh` sets
+// AGGSTORE_FUZZ, and builds them with `-sanitize=fuzzer`, which supplies `main`: without it they
+// cannot link, so a plain `swift build` or `swift test` never sees them (as Hummingbird gates its
+// benchmarks behind ENABLE_HB_BENCHMARKS).
+if Context.environment["AGGSTORE_FUZZ"] != nil {
+    // The harnesses define `LLVMFuzzerTestOneInput` and no `main`.
+    let fuzzSettings = strict + [.unsafeFlags(["-parse-as-library"])]
+    package.targets += [
+        .target(name: "FuzzSupport", dependencies: ["AggregateStoreEngine"], path: "Fuzz/FuzzSupport",
+                swiftSettings: strict),
+        .executableTarget(name: "FuzzFrame", dependencies: ["AggregateStoreEngine", "FuzzSupport"],
+                          path: "Fuzz/FuzzFrame", swiftSettings: fuzzSettings),
+        .executableTarget(name: "FuzzPayload", dependencies: ["AggregateStoreEngine", "FuzzSupport"],
+                          path: "Fuzz/FuzzPayload", swiftSettings: fuzzSettings),
+        .executableTarget(name: "FuzzManifest", dependencies: ["AggregateStoreEngine", "FuzzSupport"],
+                          path: "Fuzz/FuzzManifest", swiftSettings: fuzzSettings),
+        .executableTarget(
+            name: "FuzzRecovery",
+            dependencies: [
+                "AggregateStoreEngine", "AggregateStoreTestKit", "FuzzSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Fuzz/FuzzRecovery", swiftSettings: fuzzSettings),
+    ]
+}

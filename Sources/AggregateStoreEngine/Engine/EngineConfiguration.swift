@@ -31,6 +31,8 @@ public struct EngineConfiguration: Sendable, Hashable {
     public var readCacheSize: Int = 64 << 20
     /// Open without writing anything: no lock upgrade, no truncation, commits refused.
     public var readOnly: Bool = false
+    /// The fsync sites that run; the crash suite's mutation gate disables one at a time.
+    package var syncSites = SyncSites.all
 
     /// Creates the default configuration.
     public init() {}

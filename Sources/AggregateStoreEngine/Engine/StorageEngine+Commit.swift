@@ -72,7 +72,7 @@ extension StorageEngine {
         }
         guard configuration.durability == .synchronous else { return }
         do {
-            try writer.activeHandle.sync(.data)
+            try configuration.syncSites.run(.commitData) { () throws(StoreError) in try writer.activeHandle.sync(.data) }
         } catch {
             // After a failed fsync the kernel may mark the frame's pages clean without writing
             // them; cut the frame so a reopen cannot read it from the cache and build on it.
@@ -165,11 +165,15 @@ extension StorageEngine {
         guard newId <= UInt64(UInt32.max), writer.manifest.segments.count < Format.maximumSegmentCount else {
             throw StoreError(.noSpace, "the store has reached its limit of \(Format.maximumSegmentCount) segments or segment ids; compact it or use larger segments")
         }
-        do {
-            try writer.activeHandle.sync(.full)
-        } catch {
-            fail(&writer, error, during: "sealing segment \(writer.activeId)")
-            throw error
+        // Every frame of a synchronous store was fdatasynced when it was committed; without that,
+        // the sealed segment must be made durable before the manifest records its length.
+        if configuration.durability == .unsafeNoSync {
+            do {
+                try writer.activeHandle.sync(.full)
+            } catch {
+                fail(&writer, error, during: "sealing segment \(writer.activeId)")
+                throw error
+            }
         }
         let newPath = joinPath(path, SegmentHeader.fileName(for: newId))
         let header = SegmentHeader(segmentId: newId, salt: salt, baseSequence: writer.nextSequence)
@@ -190,9 +194,9 @@ extension StorageEngine {
         manifest.segments.append(Manifest.Segment(id: newId, baseSequence: writer.nextSequence,
                                                   sealedLength: Format.activeSegmentLength, lastSequence: 0))
         do {
-            try handle.sync(.full)
-            try fileSystem.syncDirectory(path)
-            try manifest.install(in: path, fileSystem: fileSystem)
+            try configuration.syncSites.run(.rollSegmentFile) { () throws(StoreError) in try handle.sync(.full) }
+            try configuration.syncSites.run(.rollSegmentDirectory) { () throws(StoreError) in try fileSystem.syncDirectory(path) }
+            try manifest.install(in: path, fileSystem: fileSystem, syncSites: configuration.syncSites)
         } catch {
             try? handle.close()
             fail(&writer, error, during: "rolling to segment \(newId)")

@@ -98,7 +98,8 @@ extension StorageEngine {
     public func verify() throws(StoreError) -> VerificationReport {
         try writer.withLock { writer throws(StoreError) -> VerificationReport in
             guard !writer.isClosed else { throw StoreError(.closed, "the store is closed") }
-            let recovery = Recovery(directory: path, fileSystem: fileSystem, readOnly: true, logger: logger)
+            let recovery = Recovery(directory: path, fileSystem: fileSystem, readOnly: true, logger: logger,
+                                    syncSites: configuration.syncSites)
             var report = VerificationReport(segments: 0, frames: 0, lastSequence: 0, problems: [])
             let log: RecoveredLog
             do throws(StoreError) {

@@ -90,7 +90,8 @@ public final class StorageEngine: Sendable {
         guard !path.isEmpty else { throw StoreError(.invalidArgument, "the store path is empty") }
         let lockHandle = try lockStore(at: path, configuration: configuration, fileSystem: fileSystem)
         do {
-            let recovery = Recovery(directory: path, fileSystem: fileSystem, readOnly: configuration.readOnly, logger: logger)
+            let recovery = Recovery(directory: path, fileSystem: fileSystem, readOnly: configuration.readOnly, logger: logger,
+                                    syncSites: configuration.syncSites)
             var log = try recovery.run()
             log.report.duration = monotonicSeconds() - started
             logger.debug("opened store", metadata: ["store.path": "\(path)", "store.recovery": "\(log.report)"])
@@ -112,8 +113,8 @@ public final class StorageEngine: Sendable {
             throw StoreError(.invalidArgument, "\(path) is a file, not a store directory", path: path)
         case .missing:
             guard !configuration.readOnly else { throw StoreError(.notFound, "no store at \(path)", path: path) }
+            // Its entry in the parent is made durable once the store is created in it.
             try fileSystem.createDirectory(path)
-            try fileSystem.syncDirectory(parentDirectory(of: path))
         }
         let lockPath = joinPath(path, Format.lockFileName)
         let handle: any FileHandle
@@ -123,9 +124,8 @@ public final class StorageEngine: Sendable {
             }
             handle = try fileSystem.open(lockPath, mode: .readOnly)
         } else {
-            let existed = try fileSystem.kind(of: lockPath) == .file
+            // The lock file's durability does not matter: a lost one is created again.
             handle = try fileSystem.open(lockPath, mode: .createIfMissing)
-            if !existed { try fileSystem.syncDirectory(path) }
         }
         let locked: Bool
         do {

@@ -96,19 +96,19 @@ package struct Manifest: Sendable, Equatable {
 
     /// Installs this manifest atomically: write `MANIFEST.tmp`, fsync it, rename it over
     /// `MANIFEST`, fsync the directory. A crash leaves the old manifest or this one.
-    package func install(in directory: String, fileSystem: any FileSystem) throws(StoreError) {
+    package func install(in directory: String, fileSystem: any FileSystem, syncSites: SyncSites) throws(StoreError) {
         let temporary = joinPath(directory, Format.manifestTemporaryFileName)
         if try fileSystem.kind(of: temporary) != .missing { try fileSystem.removeFile(temporary) }
         let handle = try fileSystem.open(temporary, mode: .createNew)
         do {
             try handle.write(encoded(), at: 0)
-            try handle.sync(.full)
+            try syncSites.run(.manifestFile) { () throws(StoreError) in try handle.sync(.full) }
         } catch {
             try? handle.close()
             throw error
         }
         try handle.close()
         try fileSystem.rename(temporary, to: joinPath(directory, Format.manifestFileName))
-        try fileSystem.syncDirectory(directory)
+        try syncSites.run(.manifestDirectory) { () throws(StoreError) in try fileSystem.syncDirectory(directory) }
     }
 }

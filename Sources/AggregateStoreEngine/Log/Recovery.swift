@@ -59,12 +59,14 @@ package struct Recovery {
     package let fileSystem: any FileSystem
     package let readOnly: Bool
     package let logger: Logger
+    package let syncSites: SyncSites
 
-    package init(directory: String, fileSystem: any FileSystem, readOnly: Bool, logger: Logger) {
+    package init(directory: String, fileSystem: any FileSystem, readOnly: Bool, logger: Logger, syncSites: SyncSites = .all) {
         self.directory = directory
         self.fileSystem = fileSystem
         self.readOnly = readOnly
         self.logger = logger
+        self.syncSites = syncSites
     }
 
     /// Reads the store, creating it when there is none (unless read-only). The caller holds the lock.
@@ -126,12 +128,12 @@ package struct Recovery {
         }
         // What was just read may exist only in the page cache (a process killed before its
         // fsync): make it durable before serving it, so nothing a reader sees can vanish later.
-        try active.sync(.full)
+        try syncSites.run(.recoveryActiveSegment) { () throws(StoreError) in try active.sync(.full) }
+        // Removals need no directory fsync: if one is lost, the next open removes the file again.
         for name in leftovers {
             try fileSystem.removeFile(path(name))
             log.report.removedFiles.append(name)
         }
-        if !leftovers.isEmpty { try fileSystem.syncDirectory(directory) }
     }
 
     private func path(_ name: String) -> String { joinPath(directory, name) }
@@ -160,20 +162,22 @@ package struct Recovery {
         let handle = try fileSystem.open(path(SegmentHeader.fileName(for: 1)), mode: .createNew)
         do {
             try handle.write(first.encoded(), at: 0)
-            try handle.sync(.full)
+            try syncSites.run(.createSegmentFile) { () throws(StoreError) in try handle.sync(.full) }
         } catch {
             try? handle.close()
             throw error
         }
         try handle.close()
-        try fileSystem.syncDirectory(directory)
+        try syncSites.run(.createSegmentDirectory) { () throws(StoreError) in try fileSystem.syncDirectory(directory) }
         let manifest = Manifest(salt: salt, createdAt: currentMicroseconds(), segments: [
             Manifest.Segment(id: 1, baseSequence: 1, sealedLength: Format.activeSegmentLength, lastSequence: 0),
         ])
-        try manifest.install(in: directory, fileSystem: fileSystem)
+        try manifest.install(in: directory, fileSystem: fileSystem, syncSites: syncSites)
         // The store directory may predate this open (created by hand, or by a run that died
         // before syncing its parent): its own entry must be durable before any commit is.
-        try fileSystem.syncDirectory(parentDirectory(of: directory))
+        try syncSites.run(.createStoreParent) { () throws(StoreError) in
+            try fileSystem.syncDirectory(parentDirectory(of: directory))
+        }
         report.created = true
         logger.info("created store", metadata: ["store.path": "\(directory)", "store.salt": "\(salt)"])
         return manifest
