@@ -1,0 +1,181 @@
+package import AggregateStoreEngine
+
+/// The crash suite's oracle, kept outside the engine: what was issued and acknowledged, and
+/// the model state those commits imply. After every recovery it checks the invariants of
+/// `Docs/CRASH-TESTING.md` (I1-I7, I9) and names the first one broken.
+package struct CommitOracle: Sendable {
+    /// One commit as the oracle knows it.
+    package struct Commit: Sendable {
+        package var batch: WriteBatch
+        package var acknowledged: Bool
+    }
+
+    /// Commits in sequence order: `commits[k - 1]` is the commit that got, or would get, sequence k.
+    package private(set) var commits: [Commit] = []
+    /// A batch issued and not acknowledged that is not the last issued one is certainly not in
+    /// the log (its frame was cut and a later commit took its place); counted for reports.
+    package private(set) var withdrawn = 0
+
+    package init() {}
+
+    /// The highest acknowledged sequence number.
+    package var maxAcknowledged: UInt64 {
+        UInt64(commits.lastIndex(where: \.acknowledged).map { $0 + 1 } ?? 0)
+    }
+
+    /// The highest sequence number that may be in the log.
+    package var maxIssued: UInt64 { UInt64(commits.count) }
+
+    /// Records that `batch` is about to be committed.
+    package mutating func issue(_ batch: WriteBatch) {
+        // An earlier unacknowledged attempt failed without a crash: its frame was cut, so the
+        // new attempt takes its sequence number.
+        if let last = commits.last, !last.acknowledged {
+            commits.removeLast()
+            withdrawn += 1
+        }
+        commits.append(Commit(batch: batch, acknowledged: false))
+    }
+
+    /// Records that the last issued batch was acknowledged with `sequence`.
+    package mutating func acknowledge(_ sequence: UInt64) {
+        precondition(sequence == UInt64(commits.count), "acknowledged sequence \(sequence) but \(commits.count) issued")
+        commits[commits.count - 1].acknowledged = true
+    }
+
+    /// Keeps only the commits a recovery found (1...L): after it, commits continue from L.
+    package mutating func settle(at lastSequence: UInt64) {
+        commits.removeLast(commits.count - Int(lastSequence))
+        for index in commits.indices { commits[index].acknowledged = true }
+    }
+
+    /// The state implied by commits 1...L: every key's latest version, and the events in order.
+    package func model(through lastSequence: UInt64) -> Model {
+        var model = Model()
+        for commit in commits.prefix(Int(lastSequence)) { model.apply(commit.batch) }
+        return model
+    }
+
+    /// What commits 1...L imply.
+    package struct Model: Sendable, Equatable {
+        /// A key's latest version: its record bytes and foreign keys, or nil for a tombstone.
+        package struct Entry: Sendable, Equatable {
+            package var version: UInt64
+            package var record: [UInt8]?
+            package var foreignKeys: [ForeignKey]
+        }
+        /// table → id → entry.
+        package var entries: [String: [String: Entry]] = [:]
+        /// Every event, in commit order.
+        package var events: [OutboxEvent] = []
+
+        mutating func apply(_ batch: WriteBatch) {
+            for operation in batch.operations {
+                switch operation {
+                case let .put(table, id, record, foreignKeys, _):
+                    let version = (entries[table]?[id]?.version ?? 0) + 1
+                    entries[table, default: [:]][id] = Entry(version: version, record: record, foreignKeys: foreignKeys)
+                case let .delete(table, id, _):
+                    let version = (entries[table]?[id]?.version ?? 0) + 1
+                    entries[table, default: [:]][id] = Entry(version: version, record: nil, foreignKeys: [])
+                case let .event(event):
+                    events.append(event)
+                }
+            }
+        }
+    }
+
+    /// A broken invariant.
+    package struct Violation: Error, Sendable, CustomStringConvertible {
+        /// Which invariant: "I1" ... "I9".
+        package var invariant: String
+        package var message: String
+        package var description: String { "\(invariant): \(message)" }
+    }
+
+    /// Checks a recovered engine against the oracle (I1-I6, I9). Returns the recovered L.
+    /// - Parameter events: the outbox events read back from the log, in order.
+    /// - Parameter files: the names in the store directory, for the orphan check (nil skips it).
+    package func check(_ engine: StorageEngine, events: [OutboxEvent], files: [String]?) throws -> UInt64 {
+        let last = engine.lastSequence
+        // I1 and I2: the recovered commits are exactly 1...L with max acked <= L <= max issued.
+        guard last >= maxAcknowledged else {
+            throw Violation(invariant: "I1", message: "acknowledged commit lost: recovered up to \(last), acknowledged up to \(maxAcknowledged)")
+        }
+        guard last <= maxIssued else {
+            throw Violation(invariant: "I2", message: "recovered up to \(last) but only \(maxIssued) commits were issued")
+        }
+        // I3 and I4: every key is exactly as commits 1...L leave it; no deleted key comes back,
+        // no commit is partly applied.
+        let model = model(through: last)
+        var universe: [String: Set<String>] = [:]
+        for commit in commits {
+            for operation in commit.batch.operations {
+                switch operation {
+                case let .put(table, id, _, _, _), let .delete(table, id, _): universe[table, default: []].insert(id)
+                case .event: break
+                }
+            }
+        }
+        var live = 0
+        for (table, ids) in universe {
+            for id in ids {
+                let expected = model.entries[table]?[id]
+                let found = try engine.record(table: table, id: id)
+                let (version, _) = try engine.version(table: table, id: id)
+                guard found?.bytes == expected?.record, version == (expected?.version ?? 0) else {
+                    throw Violation(invariant: "I4", message: "\(table)/\(id) at L=\(last): found version \(version) "
+                        + "\(found == nil ? "absent" : "present"), expected version \(expected?.version ?? 0) "
+                        + "\(expected?.record == nil ? "absent" : "present") (partial or stale commit)")
+                }
+                if found != nil { live += 1 }
+            }
+        }
+        for table in universe.keys {
+            for customer in 0..<4 {
+                let value = "C-\(customer)"
+                let expected = (model.entries[table] ?? [:]).filter { $0.value.record != nil && $0.value.foreignKeys.contains(ForeignKey(field: CrashWorkload.foreignKeyField, value: value)) }.keys.sorted()
+                let found = try engine.ids(table: table, field: CrashWorkload.foreignKeyField, value: value)
+                guard found == expected else {
+                    throw Violation(invariant: "I4", message: "foreign-key index \(table).\(value): found \(found), expected \(expected)")
+                }
+            }
+        }
+        guard try engine.statistics().liveRecords == live else {
+            throw Violation(invariant: "I4", message: "the store counts \(try engine.statistics().liveRecords) live records, the model \(live)")
+        }
+        // I5: the outbox holds exactly the events of commits 1...L, once each, in order.
+        guard events == model.events else {
+            throw Violation(invariant: "I5", message: "\(events.count) events recovered, \(model.events.count) expected (or out of order)")
+        }
+        // I6: the index equals a rebuild from the log.
+        let report = try engine.verify()
+        guard report.isHealthy else {
+            throw Violation(invariant: "I6", message: "verify: \(report.problems.map(\.description).joined(separator: "; "))")
+        }
+        // I9: nothing in the directory but the lock, the manifest and listed segments.
+        if let files {
+            let segments = Set(try engine.statistics().segments.map { SegmentHeader.fileName(for: $0.id) })
+            let orphans = files.filter { $0 != Format.lockFileName && $0 != Format.manifestFileName && !segments.contains($0) }
+            guard orphans.isEmpty else {
+                throw Violation(invariant: "I9", message: "orphan files after recovery: \(orphans)")
+            }
+        }
+        return last
+    }
+}
+
+extension StorageEngine {
+    /// The outbox events of the log, in commit order, read back frame by frame (read-only).
+    package func loggedEvents() throws(StoreError) -> [OutboxEvent] {
+        var events: [OutboxEvent] = []
+        let recovery = Recovery(directory: path, fileSystem: fileSystem, readOnly: true, logger: logger)
+        let log = try recovery.run { frame, _ in
+            for operation in frame.payload.operations {
+                if case let .event(event) = operation { events.append(event) }
+            }
+        }
+        for handle in log.handles.values { try? handle.close() }
+        return events
+    }
+}
