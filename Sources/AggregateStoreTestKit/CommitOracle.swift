@@ -91,6 +91,11 @@ package struct CommitOracle: Sendable {
         package var invariant: String
         package var message: String
         package var description: String { "\(invariant): \(message)" }
+
+        package init(invariant: String, message: String) {
+            self.invariant = invariant
+            self.message = message
+        }
     }
 
     /// Checks a recovered engine against the oracle (I1-I6, I9). Returns the recovered L.

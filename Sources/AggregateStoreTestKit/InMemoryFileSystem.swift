@@ -166,6 +166,19 @@ package final class InMemoryFileSystem: FileSystem, Sendable {
         state.withLock { $0.crash() }
     }
 
+    /// A copy of the whole state, volatile and durable, without open handles or locks: one
+    /// recorded point can then be crashed or failed in many ways.
+    package func copy() -> InMemoryFileSystem {
+        let copy = InMemoryFileSystem()
+        let snapshot = state.withLock { state -> State in
+            var snapshot = state
+            snapshot.handles = [:]
+            return snapshot
+        }
+        copy.state.withLock { $0 = snapshot }
+        return copy
+    }
+
     /// The files that would survive a crash now, by absolute path, with their durable bytes.
     /// Directories are not listed; ``crash()`` followed by ``kind(of:)`` tells about them.
     package func snapshotDurable() -> [String: [UInt8]] {

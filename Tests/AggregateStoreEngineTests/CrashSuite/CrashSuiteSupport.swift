@@ -1,0 +1,77 @@
+@testable import AggregateStoreEngine
+import AggregateStoreTestKit
+import Foundation
+
+/// Shared steps of the crash suite's classes: drive a workload, then recover and check.
+enum CrashSuite {
+    /// Whether the long mode is on (`AGGSTORE_CRASH_LONG=1`), and how much to scale budgets.
+    static let longMode = ProcessInfo.processInfo.environment["AGGSTORE_CRASH_LONG"] != nil
+    /// A seed from the environment, to replay one failure exactly.
+    static func seed(_ name: String) -> UInt64? {
+        ProcessInfo.processInfo.environment[name].flatMap { UInt64($0) }
+    }
+
+    /// The configuration the suite's stores use: small segments, so rolls happen.
+    static func configuration(segmentSize: Int = 4096, disabled: SyncSite? = nil) -> EngineConfiguration {
+        var configuration = EngineConfiguration()
+        configuration.segmentSize = segmentSize
+        configuration.syncSites = SyncSites(disabled: disabled)
+        return configuration
+    }
+
+    /// Commits up to `count` workload batches, numbered by the sequence each should get,
+    /// recording issue and acknowledgement in the oracle. Stops when the store refuses writes.
+    /// Returns the errors that commits threw.
+    @discardableResult
+    static func drive(_ engine: StorageEngine, _ workload: CrashWorkload, oracle: inout CommitOracle, count: Int) -> [StoreError] {
+        var errors: [StoreError] = []
+        for _ in 0..<count {
+            let number = engine.lastSequence + 1
+            let batch = workload.batch(number)
+            oracle.issue(batch)
+            do {
+                let receipt = try engine.commit(batch)
+                oracle.acknowledge(receipt.sequence)
+            } catch {
+                errors.append(error)
+                if error.code == .storeFailed || error.code == .closed { break }
+            }
+        }
+        return errors
+    }
+
+    /// Opens the store, checks the oracle's invariants, reopens to check I7, and settles the
+    /// oracle at the recovered sequence. Returns the open engine, or nil after recording a failure.
+    static func recoverAndCheck(fileSystem: any FileSystem, configuration: EngineConfiguration,
+                                oracle: inout CommitOracle, tally: CrashTally, replay: String) -> StorageEngine? {
+        let engine: StorageEngine
+        do {
+            engine = try StorageEngine.open(at: "/store", configuration: configuration, fileSystem: fileSystem, logger: quietLogger)
+        } catch {
+            // Recovery must never fail on what a crash can leave: a torn tail is cut, nothing else
+            // can appear. Corruption here would be a missing fsync or a silent truncation bug.
+            tally.record(CommitOracle.Violation(invariant: error.code == .corruption ? "I8" : "other",
+                                                message: "open failed after a crash: \(error)"), replay: replay)
+            return nil
+        }
+        do {
+            let files = try fileSystem.listDirectory("/store")
+            let last = try oracle.check(engine, events: try engine.loggedEvents(), files: files)
+            let index = try engine.readIndex { $0 }
+            try engine.close()
+            // I7: a second open finds exactly the same state.
+            let again = try StorageEngine.open(at: "/store", configuration: configuration, fileSystem: fileSystem, logger: quietLogger)
+            guard again.lastSequence == last, try again.readIndex({ $0 }) == index else {
+                throw CommitOracle.Violation(invariant: "I7", message: "a second open found a different state")
+            }
+            oracle.settle(at: last)
+            return again
+        } catch let violation as CommitOracle.Violation {
+            tally.record(violation, replay: replay)
+        } catch {
+            tally.record(other: "checking the recovered store failed: \(error)", replay: replay)
+        }
+        try? engine.close()
+        return nil
+    }
+}
