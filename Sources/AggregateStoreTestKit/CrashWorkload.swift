@@ -16,7 +16,7 @@ package struct CrashWorkload: Sendable {
     package static let foreignKeyField = "customerId"
 
     /// A workload; small records by default, so many frames fit in a small segment.
-    package init(seed: UInt64, keySpace: Int = 12, maximumRecordSize: Int = 600) {
+    package init(seed: UInt64, keySpace: Int = 12, maximumRecordSize: Int = 300) {
         self.seed = seed
         self.keySpace = keySpace
         self.maximumRecordSize = maximumRecordSize

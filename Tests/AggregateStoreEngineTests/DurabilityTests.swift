@@ -161,15 +161,15 @@ struct DurabilityTests {
     @Test func aSecondHandleIsRefusedByTheLock() throws {
         let directory = TemporaryDirectory()
         let engine = try openStore(directory.path)
-        let second = #expect(throws: StoreError.self) { try openStore(directory.path) }
+        let second = #expect(throws: StoreError.self) { try openStore(directory.path, waitForLock: false) }
         #expect(second?.code == .locked)
-        let reader = #expect(throws: StoreError.self) { try openStore(directory.path, readOnly: true) }
+        let reader = #expect(throws: StoreError.self) { try openStore(directory.path, readOnly: true, waitForLock: false) }
         #expect(reader?.code == .locked)
         try engine.close()
         // Readers share the lock with each other, not with a writer.
         let readerOne = try openStore(directory.path, readOnly: true)
         let readerTwo = try openStore(directory.path, readOnly: true)
-        #expect(throws: StoreError.self) { try openStore(directory.path) }
+        #expect(throws: StoreError.self) { try openStore(directory.path, waitForLock: false) }
         try readerOne.close()
         try readerTwo.close()
         try openStore(directory.path).close()

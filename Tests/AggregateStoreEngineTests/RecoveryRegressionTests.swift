@@ -2,6 +2,7 @@
 import AggregateStoreTestKit
 import Dispatch
 import Foundation
+import Synchronization
 import Testing
 
 /// Regressions for what the review of the engine foundation found: each test failed before its fix.
@@ -156,5 +157,32 @@ struct RecoveryRegressionTests {
                 }
             }
         }
+    }
+}
+
+/// Found by the seeded simulation (seed 350): a process crash during store creation, after the
+/// manifest rename but before the directory fsyncs, left a store the next open took as
+/// complete; nothing ever made its directory entries durable, and a later power loss took the
+/// whole store with 60 acknowledged commits. A writable open now syncs the store directory and
+/// its parent.
+@Suite("Regression: seeded simulation seed 350")
+struct ProcessCrashDuringCreationRegressionTests {
+    @Test func aProcessCrashDuringCreationThenAPowerLossKeepsEveryAcknowledgedCommit() throws {
+        let fileSystem = SimulatedFileSystem()
+        let snapshot = Mutex<SimulatedFileSystem?>(nil)
+        fileSystem.onOperation = { operation, path in
+            if operation == "rename", path.hasSuffix("MANIFEST.tmp") { snapshot.withLock { $0 = fileSystem.copy() } }
+        }
+        _ = try StorageEngine.open(at: "/store", configuration: CrashSuite.configuration(), fileSystem: fileSystem, logger: quietLogger)
+        fileSystem.onOperation = nil
+        let image = try #require(snapshot.withLock { $0 })
+        image.processCrash()
+        let engine = try StorageEngine.open(at: "/store", configuration: CrashSuite.configuration(), fileSystem: image, logger: quietLogger)
+        for number in 1...5 { try engine.commit(orderBatch(number)) }
+        try engine.close()
+        image.crash { _, _ in .drop }
+        let recovered = try StorageEngine.open(at: "/store", configuration: CrashSuite.configuration(), fileSystem: image, logger: quietLogger)
+        #expect(recovered.lastSequence == 5)
+        try recovered.close()
     }
 }

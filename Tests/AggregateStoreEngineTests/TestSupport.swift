@@ -33,13 +33,27 @@ func orderBatch(_ number: Int, customer: Int = 1, expecting: VersionExpectation 
 
 
 /// Opens a store on the real file system with test-friendly defaults.
+///
+/// With `waitForLock`, a `locked` failure is retried for up to a second: other tests spawn
+/// child processes, and between fork and exec a child holds copies of every descriptor,
+/// including a just-closed store's lock, so a close followed at once by a reopen can find the
+/// lock still held. The lock tests pass `waitForLock: false`.
 func openStore(_ path: String, segmentSize: Int = 64 << 20, readOnly: Bool = false,
-               durability: Durability = .synchronous, logger: Logger = quietLogger) throws(StoreError) -> StorageEngine {
+               durability: Durability = .synchronous, logger: Logger = quietLogger,
+               waitForLock: Bool = true) throws(StoreError) -> StorageEngine {
     var configuration = EngineConfiguration()
     configuration.segmentSize = segmentSize
     configuration.readOnly = readOnly
     configuration.durability = durability
-    return try StorageEngine.open(at: path, configuration: configuration, logger: logger)
+    var attempts = 0
+    while true {
+        do {
+            return try StorageEngine.open(at: path, configuration: configuration, logger: logger)
+        } catch where error.code == .locked && waitForLock && attempts < 100 {
+            attempts += 1
+            usleep(10_000)
+        }
+    }
 }
 
 /// Reads, edits and writes back a file's bytes (damage at rest).

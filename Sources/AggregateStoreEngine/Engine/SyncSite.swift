@@ -6,8 +6,6 @@ package enum SyncSite: String, CaseIterable, Sendable, Hashable {
     case createSegmentFile
     /// fsync of the store directory after segment 1 is created.
     case createSegmentDirectory
-    /// fsync of the store directory's parent once the store exists.
-    case createStoreParent
     /// fsync of `MANIFEST.tmp` before it is renamed over `MANIFEST`.
     case manifestFile
     /// fsync of the store directory after the manifest rename.
@@ -20,6 +18,12 @@ package enum SyncSite: String, CaseIterable, Sendable, Hashable {
     case rollSegmentDirectory
     /// fsync of the active segment at a writable open, before anything recovered is served.
     case recoveryActiveSegment
+    /// fsync of the store directory at a writable open: the manifest rename and segment
+    /// creations it found may exist only in the page cache (a process killed before its fsync).
+    case recoveryStoreDirectory
+    /// fsync of the store directory's parent at a writable open: the directory itself may be
+    /// new, or created by hand, or left by a creation killed before its fsync.
+    case recoveryParentDirectory
 }
 
 /// Which sync sites run: all of them, except in the crash suite's mutation gate.

@@ -128,7 +128,13 @@ package struct Recovery {
         }
         // What was just read may exist only in the page cache (a process killed before its
         // fsync): make it durable before serving it, so nothing a reader sees can vanish later.
+        // That covers the directory entries too: the manifest's rename, the segments' creation,
+        // and the store directory's own entry in its parent.
         try syncSites.run(.recoveryActiveSegment) { () throws(StoreError) in try active.sync(.full) }
+        try syncSites.run(.recoveryStoreDirectory) { () throws(StoreError) in try fileSystem.syncDirectory(directory) }
+        try syncSites.run(.recoveryParentDirectory) { () throws(StoreError) in
+            try fileSystem.syncDirectory(parentDirectory(of: directory))
+        }
         // Removals need no directory fsync: if one is lost, the next open removes the file again.
         for name in leftovers {
             try fileSystem.removeFile(path(name))
@@ -172,12 +178,8 @@ package struct Recovery {
         let manifest = Manifest(salt: salt, createdAt: currentMicroseconds(), segments: [
             Manifest.Segment(id: 1, baseSequence: 1, sealedLength: Format.activeSegmentLength, lastSequence: 0),
         ])
+        // The directory's own entry in its parent is made durable by the repair step below.
         try manifest.install(in: directory, fileSystem: fileSystem, syncSites: syncSites)
-        // The store directory may predate this open (created by hand, or by a run that died
-        // before syncing its parent): its own entry must be durable before any commit is.
-        try syncSites.run(.createStoreParent) { () throws(StoreError) in
-            try fileSystem.syncDirectory(parentDirectory(of: directory))
-        }
         report.created = true
         logger.info("created store", metadata: ["store.path": "\(directory)", "store.salt": "\(salt)"])
         return manifest

@@ -33,6 +33,7 @@ enum CrashSuite {
                 let receipt = try engine.commit(batch)
                 oracle.acknowledge(receipt.sequence)
             } catch {
+                precondition(error.code != .recordTooLarge && error.code != .invalidArgument, "the workload does not fit the store: \(error)")
                 errors.append(error)
                 if error.code == .storeFailed || error.code == .closed { break }
             }
