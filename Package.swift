@@ -60,10 +60,22 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The child process of the SIGKILL crash tests (issue 3, item 5): commits a deterministic
+        // workload and reports issued and acknowledged commits on stdout until it is killed. Not
+        // a product; built for the engine tests, which run it from the build products folder.
+        .executableTarget(
+            name: "AggregateStoreCrashChild",
+            dependencies: [
+                "AggregateStoreEngine", "AggregateStoreTestKit",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/CrashChild",
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "AggregateStoreEngineTests",
             dependencies: [
-                "AggregateStoreEngine", "AggregateStoreTestKit",
+                "AggregateStoreEngine", "AggregateStoreTestKit", "AggregateStoreCrashChild",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ],

@@ -33,6 +33,20 @@ public struct EngineConfiguration: Sendable, Hashable {
     public var readOnly: Bool = false
     /// The fsync sites that run; the crash suite's mutation gate disables one at a time.
     package var syncSites = SyncSites.all
+    /// Fixed values for what is otherwise random or read from the clock, so that a crash-suite
+    /// seed replays byte for byte; nil outside tests.
+    package var determinism: Determinism?
+
+    /// The store salt and the timestamp to use instead of random and real ones.
+    package struct Determinism: Sendable, Hashable {
+        package var salt: UInt64
+        package var time: Int64
+
+        package init(salt: UInt64, time: Int64) {
+            self.salt = salt
+            self.time = time
+        }
+    }
 
     /// Creates the default configuration.
     public init() {}

@@ -27,7 +27,8 @@ extension StorageEngine {
             }
             let versions = try assignVersions(batch)
             let sequence = writer.nextSequence
-            let (payloadBytes, payload) = CommitPayload.encode(batch, versions: versions, commitTimestamp: currentMicroseconds())
+            let timestamp = configuration.determinism?.time ?? currentMicroseconds()
+            let (payloadBytes, payload) = CommitPayload.encode(batch, versions: versions, commitTimestamp: timestamp)
             guard payloadBytes.count <= configuration.effectiveMaximumBatchSize else {
                 throw StoreError(.recordTooLarge, "the batch encodes to \(payloadBytes.count) bytes; the maximum is \(configuration.effectiveMaximumBatchSize)")
             }
@@ -37,6 +38,7 @@ extension StorageEngine {
             }
             let offset = writer.activeEnd
             try append(frame, at: offset, writer: &writer)
+            CrashPoint.hit(.commitAfterSyncBeforeAck)
             writer.activeEnd += UInt64(frame.count)
             writer.framesInActive += 1
             writer.nextSequence += 1
@@ -70,6 +72,7 @@ extension StorageEngine {
             logger.error("commit write failed", metadata: ["store.path": "\(path)", "error": "\(error)"])
             throw error
         }
+        CrashPoint.hit(.commitAfterWriteBeforeSync)
         guard configuration.durability == .synchronous else { return }
         do {
             try configuration.syncSites.run(.commitData) { () throws(StoreError) in try writer.activeHandle.sync(.data) }
@@ -196,12 +199,14 @@ extension StorageEngine {
         do {
             try configuration.syncSites.run(.rollSegmentFile) { () throws(StoreError) in try handle.sync(.full) }
             try configuration.syncSites.run(.rollSegmentDirectory) { () throws(StoreError) in try fileSystem.syncDirectory(path) }
+            CrashPoint.hit(.rollAfterSegmentCreated)
             try manifest.install(in: path, fileSystem: fileSystem, syncSites: configuration.syncSites)
         } catch {
             try? handle.close()
             fail(&writer, error, during: "rolling to segment \(newId)")
             throw error
         }
+        CrashPoint.hit(.rollAfterManifestInstalled)
         segments.withLock { $0[UInt32(newId)] = handle }
         writer.manifest = manifest
         writer.activeHandle = handle

@@ -91,7 +91,7 @@ public final class StorageEngine: Sendable {
         let lockHandle = try lockStore(at: path, configuration: configuration, fileSystem: fileSystem)
         do {
             let recovery = Recovery(directory: path, fileSystem: fileSystem, readOnly: configuration.readOnly, logger: logger,
-                                    syncSites: configuration.syncSites)
+                                    syncSites: configuration.syncSites, determinism: configuration.determinism)
             var log = try recovery.run()
             log.report.duration = monotonicSeconds() - started
             logger.debug("opened store", metadata: ["store.path": "\(path)", "store.recovery": "\(log.report)"])

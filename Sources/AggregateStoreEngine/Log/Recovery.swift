@@ -60,13 +60,16 @@ package struct Recovery {
     package let readOnly: Bool
     package let logger: Logger
     package let syncSites: SyncSites
+    package let determinism: EngineConfiguration.Determinism?
 
-    package init(directory: String, fileSystem: any FileSystem, readOnly: Bool, logger: Logger, syncSites: SyncSites = .all) {
+    package init(directory: String, fileSystem: any FileSystem, readOnly: Bool, logger: Logger, syncSites: SyncSites = .all,
+                 determinism: EngineConfiguration.Determinism? = nil) {
         self.directory = directory
         self.fileSystem = fileSystem
         self.readOnly = readOnly
         self.logger = logger
         self.syncSites = syncSites
+        self.determinism = determinism
     }
 
     /// Reads the store, creating it when there is none (unless read-only). The caller holds the lock.
@@ -163,7 +166,7 @@ package struct Recovery {
             try fileSystem.removeFile(path(name))
             report.removedFiles.append(name)
         }
-        let salt = UInt64.random(in: 1...UInt64.max)
+        let salt = determinism?.salt ?? UInt64.random(in: 1...UInt64.max)
         let first = SegmentHeader(segmentId: 1, salt: salt, baseSequence: 1)
         let handle = try fileSystem.open(path(SegmentHeader.fileName(for: 1)), mode: .createNew)
         do {
@@ -175,7 +178,7 @@ package struct Recovery {
         }
         try handle.close()
         try syncSites.run(.createSegmentDirectory) { () throws(StoreError) in try fileSystem.syncDirectory(directory) }
-        let manifest = Manifest(salt: salt, createdAt: currentMicroseconds(), segments: [
+        let manifest = Manifest(salt: salt, createdAt: determinism?.time ?? currentMicroseconds(), segments: [
             Manifest.Segment(id: 1, baseSequence: 1, sealedLength: Format.activeSegmentLength, lastSequence: 0),
         ])
         // The directory's own entry in its parent is made durable by the repair step below.

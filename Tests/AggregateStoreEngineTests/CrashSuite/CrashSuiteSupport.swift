@@ -16,6 +16,8 @@ enum CrashSuite {
         var configuration = EngineConfiguration()
         configuration.segmentSize = segmentSize
         configuration.syncSites = SyncSites(disabled: disabled)
+        // No random salt and no clock: a seed replays the same bytes, not only the same fates.
+        configuration.determinism = EngineConfiguration.Determinism(salt: 0x5EED_5A17, time: 1_700_000_000_000_000)
         return configuration
     }
 

@@ -105,3 +105,22 @@ struct SeededSimulationTests {
         return crashes
     }
 }
+
+@Suite("Crash suite: replay")
+struct ReplayTests {
+    @Test func aSeedReplaysTheSameBytes() {
+        func run() -> [String: [UInt8]] {
+            let fileSystem = SimulatedFileSystem()
+            var oracle = CommitOracle()
+            guard let engine = try? StorageEngine.open(at: "/store", configuration: CrashSuite.configuration(),
+                                                      fileSystem: fileSystem, logger: quietLogger) else { return [:] }
+            CrashSuite.drive(engine, CrashWorkload(seed: 12), oracle: &oracle, count: 20)
+            try? engine.close()
+            fileSystem.crash(seed: 99)
+            return CrashImageTests.contents(of: fileSystem)
+        }
+        let first = run()
+        #expect(!first.isEmpty)
+        #expect(run() == first)
+    }
+}
