@@ -149,6 +149,34 @@ package struct CommitOracle: Sendable {
         guard try engine.statistics().liveRecords == live else {
             throw Violation(invariant: "I4", message: "the store counts \(try engine.statistics().liveRecords) live records, the model \(live)")
         }
+        // The whole index, not only the keys the workload names: every key with its version
+        // and liveness (tombstones included), and the complete foreign-key map.
+        let index = try engine.readIndex { $0 }
+        var modelKeys = 0
+        var expectedForeign: [String: [String: [String: Set<String>]]] = [:]
+        for (table, entries) in model.entries {
+            for (id, expected) in entries {
+                modelKeys += 1
+                let entry = index.entry(table: table, id: id)
+                guard entry?.version == expected.version, entry?.isLive == (expected.record != nil),
+                      entry?.foreignKeys == (expected.record == nil ? [] : expected.foreignKeys)
+                else {
+                    throw Violation(invariant: "I4", message: "index entry of \(table)/\(id) is \(String(describing: entry)), expected version \(expected.version)")
+                }
+                if expected.record != nil {
+                    for key in expected.foreignKeys {
+                        expectedForeign[table, default: [:]][key.field, default: [:]][key.value, default: []].insert(id)
+                    }
+                }
+            }
+        }
+        let indexKeys = index.primary.values.reduce(0) { $0 + $1.count }
+        guard indexKeys == modelKeys else {
+            throw Violation(invariant: "I4", message: "the index holds \(indexKeys) keys, the model \(modelKeys) (ghost keys or tombstones)")
+        }
+        guard index.foreign == expectedForeign else {
+            throw Violation(invariant: "I4", message: "the foreign-key index differs from the model's")
+        }
         // I5: the outbox holds exactly the events of commits 1...L, once each, in order.
         guard events == model.events else {
             throw Violation(invariant: "I5", message: "\(events.count) events recovered, \(model.events.count) expected (or out of order)")

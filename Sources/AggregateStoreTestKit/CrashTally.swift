@@ -44,16 +44,18 @@ package final class CrashTally: Sendable {
     /// The first recorded failures, each with how to replay it.
     package var failures: [String] { counts.withLock { $0.firstFailures } }
 
-    /// "crash images: 8123 states; lost acknowledged 0, beyond issued 0, partial or stale 0,
-    /// event anomalies 0, index mismatches 0, silent truncations 0, orphans 0, other 0".
+    /// "crash images: 8123 states; lost acknowledged commits 0, ... other failures 0". A silent
+    /// truncation shows as lost commits (I1) or stale state (I4); "opens refused as corrupt"
+    /// (I8) counts crashes after which recovery saw corruption, which a crash must never cause.
     package var summary: String {
         counts.withLock { counts in
             let v = counts.violations
             return "\(name): \(counts.explored) \(unit); lost acknowledged commits \(v["I1", default: 0]), "
-                + "commits beyond issued \(v["I2", default: 0]), partial or stale commits \(v["I4", default: 0] + v["I3", default: 0]), "
+                + "commits beyond issued \(v["I2", default: 0]), partial or stale state \(v["I4", default: 0]), "
                 + "event anomalies \(v["I5", default: 0]), index mismatches \(v["I6", default: 0]), "
-                + "failed re-recoveries \(v["I7", default: 0]), silent truncations \(v["I8", default: 0]), "
-                + "orphan files \(v["I9", default: 0]), other failures \(v["other", default: 0])"
+                + "failed re-recoveries \(v["I7", default: 0]), opens refused as corrupt \(v["I8", default: 0]), "
+                + "orphan files \(v["I9", default: 0]), acknowledgements after a failed fsync \(v["fail-stop", default: 0]), "
+                + "other failures \(v["other", default: 0])"
         }
     }
 }

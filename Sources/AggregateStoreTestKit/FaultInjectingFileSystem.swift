@@ -6,8 +6,10 @@ import Synchronization
 ///
 /// A failing operation does not reach the wrapped file system, so over an
 /// `InMemoryFileSystem` a failed `sync` leaves the written data visible but not durable, the
-/// state that fsyncgate is about. A failing `write` is the exception: it writes the first half
-/// of its bytes before failing, as a write that runs out of space midway does.
+/// state that fsyncgate is about: the in-memory file system then marks those pages clean without
+/// writing them, so even a later successful fsync does not persist them. A failing `write` is
+/// the exception to "nothing reaches the base": it writes the first half of its bytes before
+/// failing, as a write that runs out of space midway does.
 package final class FaultInjectingFileSystem: FileSystem {
     /// The operations a fault can target.
     package enum Operation: String, Sendable, CaseIterable {
@@ -151,7 +153,14 @@ private final class FaultInjectingFileHandle: FileHandle {
     }
 
     func sync(_ kind: SyncKind) throws(StoreError) {
-        try fileSystem.check(.sync, path)
+        do {
+            try fileSystem.check(.sync, path)
+        } catch {
+            // Over the in-memory file system, a failed fsync also loses the unsynced data for
+            // good while leaving it readable, as Linux does (fsyncgate).
+            (base as? InMemoryFileHandle)?.simulateFailedSync()
+            throw error
+        }
         try base.sync(kind)
     }
 

@@ -369,6 +369,14 @@ final class InMemoryFileHandle: FileHandle {
         }
     }
 
+    /// Models a failed fsync on Linux: the file's unsynced pages are marked clean without being
+    /// written, so they stay readable but no later sync writes them (until rewritten).
+    func simulateFailedSync() {
+        _ = try? fileSystem.withOpenFile(self) { state, node in
+            state.files[node]!.failSync()
+        }
+    }
+
     func size() throws(StoreError) -> UInt64 {
         checkOpen()
         return try fileSystem.withOpenFile(self) { state, node in UInt64(state.files[node]!.volatile.count) }
@@ -409,11 +417,44 @@ extension InMemoryFileSystem {
         /// this long. Syncing copies only from here, so an appended log does not copy its whole
         /// content on every sync, and the two arrays never share storage that a write would copy.
         var changedFrom: Int?
+        /// Ranges a failed sync marked clean without writing them (fsyncgate): reads still see
+        /// their new bytes, but later syncs keep these older durable bytes there until the range
+        /// is written again.
+        var stuck: [(range: Range<Int>, bytes: [UInt8])] = []
 
         /// Writes at `start`, zero-filling any gap after the end.
         mutating func write(_ bytes: some Collection<UInt8>, at start: Int) {
             changedFrom = min(changedFrom ?? .max, start, volatile.count)
             Self.overwrite(&volatile, at: start, with: bytes)
+            if !stuck.isEmpty { unstick(start..<start + bytes.count) }
+        }
+
+        /// A sync that failed: what it should have written is dropped from writeback, and the
+        /// durable bytes of those positions (zeros past the old end) are what later syncs keep.
+        mutating func failSync() {
+            guard let start = changedFrom, start < volatile.count else { return }
+            let range = start..<volatile.count
+            let old = range.map { $0 < durable.count ? durable[$0] : 0 }
+            unstick(range)
+            stuck.append((range, old))
+        }
+
+        /// Forgets the stuck marks of positions that were written again.
+        private mutating func unstick(_ written: Range<Int>) {
+            stuck = stuck.flatMap { entry -> [(range: Range<Int>, bytes: [UInt8])] in
+                guard entry.range.overlaps(written) else { return [entry] }
+                var pieces: [(range: Range<Int>, bytes: [UInt8])] = []
+                if entry.range.lowerBound < written.lowerBound {
+                    let piece = entry.range.lowerBound..<written.lowerBound
+                    pieces.append((piece, Array(entry.bytes[0..<piece.count])))
+                }
+                if written.upperBound < entry.range.upperBound {
+                    let piece = written.upperBound..<entry.range.upperBound
+                    let offset = piece.lowerBound - entry.range.lowerBound
+                    pieces.append((piece, Array(entry.bytes[offset..<offset + piece.count])))
+                }
+                return pieces
+            }
         }
 
         mutating func truncate(to size: Int) {
@@ -430,12 +471,18 @@ extension InMemoryFileSystem {
             durable.removeSubrange(start...)
             durable.append(contentsOf: volatile[start...])
             changedFrom = nil
+            for (range, bytes) in stuck where range.lowerBound < durable.count {
+                let end = min(range.upperBound, durable.count)
+                durable.replaceSubrange(range.lowerBound..<end, with: bytes[0..<(end - range.lowerBound)])
+                changedFrom = min(changedFrom ?? .max, range.lowerBound)  // still differs from volatile
+            }
         }
 
         /// What a crash leaves.
         mutating func revertToDurable() {
             volatile = durable
             changedFrom = nil
+            stuck = []
         }
 
         static func overwrite(_ content: inout [UInt8], at start: Int, with bytes: some Collection<UInt8>) {

@@ -1,4 +1,4 @@
-// The child process of the SIGKILL crash tests (Tests/AggregateStoreEngineTests/SIGKILLTests.swift).
+// The child process of the SIGKILL crash tests (Tests/AggregateStoreEngineTests/CrashSuiteSIGKILLTests.swift).
 //
 //     AggregateStoreCrashChild STORE_DIR SEED START_SEQUENCE [SEGMENT_SIZE]
 //

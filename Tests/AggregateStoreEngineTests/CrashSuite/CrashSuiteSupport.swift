@@ -21,26 +21,38 @@ enum CrashSuite {
         return configuration
     }
 
+    /// What happened to one commit attempt of ``drive(_:_:oracle:count:)``.
+    enum Attempt {
+        case acknowledged(UInt64)
+        case failed(StoreError)
+    }
+
     /// Commits up to `count` workload batches, numbered by the sequence each should get,
     /// recording issue and acknowledgement in the oracle. Stops when the store refuses writes.
-    /// Returns the errors that commits threw.
+    /// Returns every attempt in order.
     @discardableResult
-    static func drive(_ engine: StorageEngine, _ workload: CrashWorkload, oracle: inout CommitOracle, count: Int) -> [StoreError] {
-        var errors: [StoreError] = []
+    static func drive(_ engine: StorageEngine, _ workload: CrashWorkload, oracle: inout CommitOracle, count: Int) -> [Attempt] {
+        var attempts: [Attempt] = []
         for _ in 0..<count {
-            let number = engine.lastSequence + 1
+            // The oracle, not the engine, says which sequence comes next.
+            let number = oracle.maxAcknowledged + 1
             let batch = workload.batch(number)
             oracle.issue(batch)
             do {
                 let receipt = try engine.commit(batch)
+                guard receipt.sequence == number else {
+                    attempts.append(.failed(StoreError(.invalidArgument, "commit got sequence \(receipt.sequence), expected \(number)")))
+                    break
+                }
                 oracle.acknowledge(receipt.sequence)
+                attempts.append(.acknowledged(receipt.sequence))
             } catch {
                 precondition(error.code != .recordTooLarge && error.code != .invalidArgument, "the workload does not fit the store: \(error)")
-                errors.append(error)
+                attempts.append(.failed(error))
                 if error.code == .storeFailed || error.code == .closed { break }
             }
         }
-        return errors
+        return attempts
     }
 
     /// Opens the store, checks the oracle's invariants, reopens to check I7, and settles the

@@ -9,7 +9,7 @@ import Testing
 /// 512-byte or 4 KiB sectors, zero-filled or garbled; directory operations kept or lost),
 /// recover, and check the oracle.
 @Suite("Crash suite: crash images")
-struct CrashImageTests {
+struct CrashSuiteImageTests {
     /// A recorded point of a workload: the file system right after one operation, and what the
     /// oracle knew then.
     struct RecordedPoint: Sendable {
@@ -62,7 +62,14 @@ struct CrashImageTests {
                 oracle.withLock { $0.issue(batch) }
                 let receipt = try engine.commit(batch)
                 oracle.withLock { $0.acknowledge(receipt.sequence) }
+                // A crash right after the acknowledgement, before any further operation: an
+                // engine that acknowledged before its fsync would lose this commit here.
+                let point = RecordedPoint(image: fileSystem.copy(), oracle: oracle.withLock { $0 },
+                                          operation: "acknowledgement of commit \(number)")
+                points.withLock { $0.append(point) }
             }
+            // The live engine must already match the model, not only a recovered one.
+            _ = try oracle.withLock { $0 }.check(engine, events: try engine.loggedEvents(), files: nil)
             fileSystem.onOperation = nil
             try engine.close()
         } catch {

@@ -6,7 +6,7 @@ import Testing
 /// last frame with nothing valid after it) may be cut; everything else fails the open with the
 /// file and offset of the damage (I8), and what does open is checked by the oracle.
 @Suite("Crash suite: corruption at rest")
-struct CorruptionAtRestTests {
+struct CrashSuiteCorruptionTests {
     static let commits = 6
     static let segment = "/store/00000001.seg"
 

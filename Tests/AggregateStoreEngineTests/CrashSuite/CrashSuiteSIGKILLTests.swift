@@ -29,7 +29,7 @@ import Darwin
 ///   one store before a fresh one (default 20); `AGGSTORE_CRASH_ROUNDS`: whitebox rounds per
 ///   crash point (default 3).
 @Suite("SIGKILL crash tests (class 3)")
-struct SIGKILLTests {
+struct CrashSuiteSIGKILLTests {
     /// The segment size the child uses: small, so that rolls happen every dozen commits or so.
     static let segmentSize = 8192
 
@@ -206,7 +206,7 @@ struct SIGKILLTests {
         var detail: String
 
         static func replay(_ seed: UInt64) -> String {
-            "AGGSTORE_KILL_SEED=\(seed) swift test --filter SIGKILLTests"
+            "AGGSTORE_KILL_SEED=\(seed) swift test --filter CrashSuiteSIGKILLTests"
         }
 
         var description: String {

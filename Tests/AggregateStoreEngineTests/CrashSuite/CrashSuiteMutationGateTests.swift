@@ -7,12 +7,12 @@ import Testing
 /// suite can see a missing fsync; one it could miss would be a hole in the suite (or a sync
 /// that guards nothing, which then should not exist).
 @Suite("Crash suite: mutation gate")
-struct MutationGateTests {
+struct CrashSuiteMutationGateTests {
     @Test(arguments: SyncSite.allCases)
     func theSuiteNoticesEveryMissingSync(_ site: SyncSite) {
         let tally = CrashTally("mutation gate (\(site.rawValue) disabled)", unit: "states")
-        for workload in CrashImageTests.workloads where tally.anomalies == 0 {
-            CrashImageTests.explore(workload, configuration: CrashSuite.configuration(disabled: site), tally: tally,
+        for workload in CrashSuiteImageTests.workloads where tally.anomalies == 0 {
+            CrashSuiteImageTests.explore(workload, configuration: CrashSuite.configuration(disabled: site), tally: tally,
                                     budget: 3000, stopAfter: 1)
         }
         print("\(tally.summary) -- first: \(tally.failures.first ?? "none")")

@@ -9,7 +9,7 @@ import Testing
 /// operations (power losses with random fault rates, and process crashes), recovered and
 /// checked, several times in a row. Every failure names the seed that replays it exactly.
 @Suite("Crash suite: seeded simulation")
-struct SeededSimulationTests {
+struct CrashSuiteSimulationTests {
     /// Seeds per run: 1,000 in CI; the long mode runs for `AGGSTORE_CRASH_SECONDS` (default 600).
     static var seeds: [UInt64] {
         if let seed = CrashSuite.seed("AGGSTORE_SIM_SEED") { return [seed] }
@@ -34,7 +34,7 @@ struct SeededSimulationTests {
     /// Returns how many crashes it simulated.
     func simulate(seed: UInt64, tally: CrashTally) -> Int {
         var random = SplitMix64(seed: seed)
-        let replay = "AGGSTORE_SIM_SEED=\(seed) swift test --filter SeededSimulationTests"
+        let replay = "AGGSTORE_SIM_SEED=\(seed) swift test --filter CrashSuiteSimulationTests"
         let segmentSize = [4096, 8192, 65536][Int.random(in: 0..<3, using: &random)]
         let configuration = CrashSuite.configuration(segmentSize: segmentSize)
         // Four records and two events must fit in half a segment, the batch limit.
@@ -107,7 +107,7 @@ struct SeededSimulationTests {
 }
 
 @Suite("Crash suite: replay")
-struct ReplayTests {
+struct CrashSuiteReplayTests {
     @Test func aSeedReplaysTheSameBytes() {
         func run() -> [String: [UInt8]] {
             let fileSystem = SimulatedFileSystem()
@@ -117,7 +117,7 @@ struct ReplayTests {
             CrashSuite.drive(engine, CrashWorkload(seed: 12), oracle: &oracle, count: 20)
             try? engine.close()
             fileSystem.crash(seed: 99)
-            return CrashImageTests.contents(of: fileSystem)
+            return CrashSuiteImageTests.contents(of: fileSystem)
         }
         let first = run()
         #expect(!first.isEmpty)
