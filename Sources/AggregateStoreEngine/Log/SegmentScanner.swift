@@ -40,14 +40,17 @@ package struct SegmentScanner {
     /// Whether this is the last segment, the only one that may end in a torn tail.
     package let isLast: Bool
 
-    /// How much of the file is read at a time.
-    private static let windowSize = 4 << 20
+    /// How much of the file is read at a time (4 MiB); tests use tiny windows to put window
+    /// boundaries everywhere.
+    package let windowSize: Int
 
-    package init(handle: any FileHandle, salt: UInt64, header: SegmentHeader, isLast: Bool) {
+    package init(handle: any FileHandle, salt: UInt64, header: SegmentHeader, isLast: Bool, windowSize: Int = 4 << 20) {
+        precondition(windowSize > Format.frameHeaderLength, "a scan window must hold a frame header")
         self.handle = handle
         self.salt = salt
         self.header = header
         self.isLast = isLast
+        self.windowSize = windowSize
     }
 
     /// Scans every frame, calling `visit` for each valid one in order.
@@ -55,7 +58,7 @@ package struct SegmentScanner {
     ///   not a torn tail; I/O errors from the file system.
     package func scan(_ visit: (ScannedFrame) throws(StoreError) -> Void) throws(StoreError) -> Outcome {
         let size = try handle.size()
-        var window = Window(handle: handle, size: size)
+        var window = Window(handle: handle, size: size, windowSize: windowSize)
         var offset = UInt64(Format.segmentHeaderLength)
         var outcome = Outcome(endOffset: offset, lastSequence: header.baseSequence - 1)
         while offset < size {
@@ -100,7 +103,7 @@ package struct SegmentScanner {
         var headers = 0
         var windowStart = start
         while size - windowStart >= UInt64(Format.frameHeaderLength) {
-            let window = try handle.read(at: windowStart, count: Int(min(UInt64(Self.windowSize), size - windowStart)))
+            let window = try handle.read(at: windowStart, count: Int(min(UInt64(windowSize), size - windowStart)))
             guard window.count >= Format.frameHeaderLength else { break }
             let lastPosition = window.count - Format.frameHeaderLength
             for position in 0...lastPosition {
@@ -184,17 +187,19 @@ package struct SegmentScanner {
     private struct Window {
         let handle: any FileHandle
         let size: UInt64
+        let windowSize: Int
         var start: UInt64 = 0
         var buffer: [UInt8] = []
 
-        init(handle: any FileHandle, size: UInt64) {
+        init(handle: any FileHandle, size: UInt64, windowSize: Int) {
             self.handle = handle
             self.size = size
+            self.windowSize = windowSize
         }
 
         mutating func bytes(at offset: UInt64, count: Int) throws(StoreError) -> ArraySlice<UInt8> {
             if offset < start || offset + UInt64(count) > start + UInt64(buffer.count) {
-                let length = min(UInt64(max(count, SegmentScanner.windowSize)), size - offset)
+                let length = min(UInt64(max(count, windowSize)), size - offset)
                 buffer = try handle.read(at: offset, count: Int(length))
                 start = offset
                 guard buffer.count >= count else {

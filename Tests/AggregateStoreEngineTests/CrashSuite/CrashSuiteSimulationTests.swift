@@ -52,22 +52,26 @@ struct CrashSuiteSimulationTests {
         var oracle = CommitOracle()
         var crashes = 0
         for round in 0..<Int.random(in: 1...4, using: &random) {
-            // Run until a randomly chosen operation, then crash a copy of the state at that point.
-            let target = Int.random(in: 1...200, using: &random)
+            // Run until a randomly chosen operation, then crash a copy of the state at the first
+            // point from there on that has unsynced mutations, so the crash's fates matter.
+            let commits = Int.random(in: 1...40, using: &random)
+            let target = Int.random(in: 1...(20 + 3 * commits), using: &random)
             let counter = Mutex(0)
             let snapshot = Mutex<(SimulatedFileSystem, CommitOracle)?>(nil)
             let shared = Mutex(oracle)
             let current = fileSystem
             current.onOperation = { _, _ in
                 let count = counter.withLock { $0 += 1; return $0 }
-                if count == target { snapshot.withLock { $0 = (current.copy(), shared.withLock { $0 }) } }
+                guard count >= target, snapshot.withLock({ $0 == nil }), !current.pendingMutations.isEmpty else { return }
+                snapshot.withLock { $0 = (current.copy(), shared.withLock { $0 }) }
             }
             if let engine = round == 0
                 ? try? StorageEngine.open(at: "/store", configuration: configuration, fileSystem: current, logger: quietLogger)
                 : CrashSuite.recoverAndCheck(fileSystem: current, configuration: configuration, oracle: &oracle, tally: tally,
-                                             replay: replay + " (recovery in round \(round))") {
+                                             replay: replay + " (recovery in round \(round))",
+                                             settled: { settled in shared.withLock { $0 = settled } }) {
                 shared.withLock { $0 = oracle }
-                for _ in 0..<Int.random(in: 1...40, using: &random) {
+                for _ in 0..<commits {
                     if snapshot.withLock({ $0 != nil }) { break }
                     let number = engine.lastSequence + 1
                     let batch = workload.batch(number)
@@ -76,6 +80,14 @@ struct CrashSuiteSimulationTests {
                     shared.withLock { $0.acknowledge(receipt.sequence) }
                 }
                 oracle = shared.withLock { $0 }
+                // The live engine matches the model before anything crashes.
+                if snapshot.withLock({ $0 == nil }) {
+                    do {
+                        _ = try oracle.check(engine, events: try engine.loggedEvents(), files: nil)
+                    } catch let violation as CommitOracle.Violation {
+                        tally.record(violation, replay: replay + " (live engine, round \(round))")
+                    } catch {}
+                }
                 try? engine.close()
             }
             current.onOperation = nil

@@ -58,7 +58,8 @@ enum CrashSuite {
     /// Opens the store, checks the oracle's invariants, reopens to check I7, and settles the
     /// oracle at the recovered sequence. Returns the open engine, or nil after recording a failure.
     static func recoverAndCheck(fileSystem: any FileSystem, configuration: EngineConfiguration,
-                                oracle: inout CommitOracle, tally: CrashTally, replay: String) -> StorageEngine? {
+                                oracle: inout CommitOracle, tally: CrashTally, replay: String,
+                                settled: (CommitOracle) -> Void = { _ in }) -> StorageEngine? {
         let engine: StorageEngine
         do {
             engine = try StorageEngine.open(at: "/store", configuration: configuration, fileSystem: fileSystem, logger: quietLogger)
@@ -74,12 +75,15 @@ enum CrashSuite {
             let last = try oracle.check(engine, events: try engine.loggedEvents(), files: files)
             let index = try engine.readIndex { $0 }
             try engine.close()
+            // What the first open served is durable from now on: a crash during the second open
+            // is judged against it.
+            oracle.settle(at: last)
+            settled(oracle)
             // I7: a second open finds exactly the same state.
             let again = try StorageEngine.open(at: "/store", configuration: configuration, fileSystem: fileSystem, logger: quietLogger)
             guard again.lastSequence == last, try again.readIndex({ $0 }) == index else {
                 throw CommitOracle.Violation(invariant: "I7", message: "a second open found a different state")
             }
-            oracle.settle(at: last)
             return again
         } catch let violation as CommitOracle.Violation {
             tally.record(violation, replay: replay)
