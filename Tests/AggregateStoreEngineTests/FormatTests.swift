@@ -156,3 +156,40 @@ struct FormatTests {
         #expect(throws: StoreError.self) { try Manifest.decode(bad.encoded(), path: "m") }
     }
 }
+
+/// Found by fuzzing: what the payload decoder must reject although the frame verifies.
+@Suite("Payload decoding regressions")
+struct PayloadDecodingRegressionTests {
+    @Test func emptyAndNULNamesAreRejected() {
+        for (table, id) in [("", "x"), ("T", ""), ("T\u{0}", "x")] {
+            var writer = ByteWriter()
+            writer.writeString("uow")
+            writer.writeInt64(0)
+            writer.writeVarint(1)
+            writer.writeUInt8(Format.OperationTag.delete.rawValue)
+            writer.writeString(table)
+            writer.writeString(id)
+            writer.writeVarint(1)
+            #expect(throws: ByteReader.Failure.self) { try writer.bytes.withUnsafeBytes { try CommitPayload.decode($0) } }
+        }
+    }
+
+    @Test func aHugeOperationCountOverGarbageIsRejected() {
+        // The allocation this once caused (20 bytes per payload byte) is checked by the fuzz
+        // corpus input regression-payload-reserve-amplification under a malloc limit.
+
+        var writer = ByteWriter()
+        writer.writeString("uow")
+        writer.writeInt64(0)
+        writer.writeVarint(3_000_000)
+        writer.writeRaw([UInt8](repeating: 0, count: 12_000_004))
+        let error = #expect(throws: ByteReader.Failure.self) { try writer.bytes.withUnsafeBytes { try CommitPayload.decode($0) } }
+        #expect(error?.reason == "unknown operation tag")
+    }
+
+    @Test func aSegmentHeaderWithReservedBytesSetIsRejected() {
+        var bytes = SegmentHeader(segmentId: 1, salt: 2, baseSequence: 1).encoded()
+        bytes[38] = 1
+        #expect(throws: StoreError.self) { try SegmentHeader.decode(bytes, path: "x") }
+    }
+}

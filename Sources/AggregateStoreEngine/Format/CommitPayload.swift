@@ -91,8 +91,7 @@ package struct CommitPayload: Sendable, Equatable {
     /// trailing bytes. Never traps on hostile input.
     package static func decode(_ bytes: UnsafeRawBufferPointer) throws(ByteReader.Failure) -> CommitPayload {
         var reader = ByteReader(bytes)
-        let name = Format.maximumNameLength
-        let unitOfWorkId = try reader.readString(limit: name, "unit-of-work id")
+        let unitOfWorkId = try readName(&reader, "unit-of-work id")
         let commitTimestamp = try reader.readInt64()
         let countOffset = reader.offset
         let count = try reader.readVarint()
@@ -101,13 +100,15 @@ package struct CommitPayload: Sendable, Equatable {
             throw ByteReader.Failure(reason: "operation count \(count) exceeds the payload", offset: countOffset)
         }
         var operations: [Operation] = []
-        operations.reserveCapacity(Int(count))
+        // Reserve only a little up front: an operation is far larger in memory than its 4 bytes
+        // on disk, so trusting the count could reserve 20 times the payload before a byte is read.
+        operations.reserveCapacity(Int(min(count, 256)))
         for _ in 0..<count {
             let tagOffset = reader.offset
             switch Format.OperationTag(rawValue: try reader.readUInt8()) {
             case .put:
-                let table = try reader.readString(limit: name, "table")
-                let id = try reader.readString(limit: name, "id")
+                let table = try readName(&reader, "table")
+                let id = try readName(&reader, "id")
                 let version = try reader.readVarint()
                 let keyCountOffset = reader.offset
                 let keyCount = try reader.readVarint()
@@ -115,24 +116,24 @@ package struct CommitPayload: Sendable, Equatable {
                     throw ByteReader.Failure(reason: "foreign-key count \(keyCount) exceeds the payload", offset: keyCountOffset)
                 }
                 var foreignKeys: [ForeignKey] = []
-                foreignKeys.reserveCapacity(Int(keyCount))
+                foreignKeys.reserveCapacity(Int(min(keyCount, 16)))
                 for _ in 0..<keyCount {
-                    let field = try reader.readString(limit: name, "foreign-key field")
-                    let value = try reader.readString(limit: name, "foreign-key value")
+                    let field = try readName(&reader, "foreign-key field")
+                    let value = try readName(&reader, "foreign-key value")
                     foreignKeys.append(ForeignKey(field: field, value: value))
                 }
                 let record = try reader.readLengthPrefixedRange("record")
                 operations.append(.put(table: table, id: id, version: version, foreignKeys: foreignKeys, record: record))
             case .delete:
-                let table = try reader.readString(limit: name, "table")
-                let id = try reader.readString(limit: name, "id")
+                let table = try readName(&reader, "table")
+                let id = try readName(&reader, "id")
                 let version = try reader.readVarint()
                 operations.append(.delete(table: table, id: id, version: version))
             case .event:
-                let id = try reader.readString(limit: name, "event id")
-                let type = try reader.readString(limit: name, "event type")
-                let table = try reader.readString(limit: name, "event aggregate table")
-                let aggregateId = try reader.readString(limit: name, "event aggregate id")
+                let id = try readName(&reader, "event id")
+                let type = try readName(&reader, "event type")
+                let table = try readName(&reader, "event aggregate table")
+                let aggregateId = try readName(&reader, "event aggregate id")
                 let occurredAt = try reader.readInt64()
                 let body = try reader.readLengthPrefixed("event payload")
                 operations.append(.event(OutboxEvent(id: id, type: type, aggregateTable: table, aggregateId: aggregateId,
@@ -145,5 +146,16 @@ package struct CommitPayload: Sendable, Equatable {
             throw ByteReader.Failure(reason: "\(reader.remaining) trailing bytes after the operations", offset: reader.offset)
         }
         return CommitPayload(unitOfWorkId: unitOfWorkId, commitTimestamp: commitTimestamp, operations: operations)
+    }
+
+    /// A table, id, field or event name: non-empty UTF-8 of at most ``Format/maximumNameLength``
+    /// bytes without NUL, the rule commits enforce (`Docs/FORMAT.md`, section 2.3).
+    private static func readName(_ reader: inout ByteReader, _ what: String) throws(ByteReader.Failure) -> String {
+        let offset = reader.offset
+        let name = try reader.readString(limit: Format.maximumNameLength, what)
+        guard !name.isEmpty, !name.utf8.contains(0) else {
+            throw ByteReader.Failure(reason: "\(what) is empty or contains NUL", offset: offset)
+        }
+        return name
     }
 }

@@ -48,6 +48,10 @@ package struct SegmentHeader: Sendable, Equatable {
             guard buffer.loadLittleEndian(UInt16.self, at: 6) == 0 else {
                 throw .corruption("segment header has unknown flags", path: path, offset: 6)
             }
+            // The reserved bytes after the CRC are outside it, so they are checked here.
+            guard buffer.loadLittleEndian(UInt32.self, at: Format.segmentHeaderCRCOffset + 4) == 0 else {
+                throw .corruption("segment header's reserved bytes are not zero", path: path, offset: UInt64(Format.segmentHeaderCRCOffset + 4))
+            }
             return SegmentHeader(segmentId: buffer.loadLittleEndian(UInt64.self, at: 8),
                                  salt: buffer.loadLittleEndian(UInt64.self, at: 16),
                                  baseSequence: buffer.loadLittleEndian(UInt64.self, at: 24))
