@@ -200,7 +200,8 @@ extension StorageEngine {
             try configuration.syncSites.run(.rollSegmentFile) { () throws(StoreError) in try handle.sync(.full) }
             try configuration.syncSites.run(.rollSegmentDirectory) { () throws(StoreError) in try fileSystem.syncDirectory(path) }
             CrashPoint.hit(.rollAfterSegmentCreated)
-            try manifest.install(in: path, fileSystem: fileSystem, syncSites: configuration.syncSites)
+            try manifest.install(in: path, fileSystem: fileSystem, syncSites: configuration.syncSites,
+                                 fileSite: .rollManifestFile, directorySite: .rollManifestDirectory)
         } catch {
             try? handle.close()
             fail(&writer, error, during: "rolling to segment \(newId)")

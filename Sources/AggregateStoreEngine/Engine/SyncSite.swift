@@ -6,10 +6,14 @@ package enum SyncSite: String, CaseIterable, Sendable, Hashable {
     case createSegmentFile
     /// fsync of the store directory after segment 1 is created.
     case createSegmentDirectory
-    /// fsync of `MANIFEST.tmp` before it is renamed over `MANIFEST`.
-    case manifestFile
-    /// fsync of the store directory after the manifest rename.
-    case manifestDirectory
+    /// fsync of the first `MANIFEST.tmp` before it is renamed into place, at store creation.
+    /// (No directory fsync follows: the open's own `recoveryStoreDirectory` makes the rename
+    /// durable before any commit.)
+    case createManifestFile
+    /// fsync of `MANIFEST.tmp` before it is renamed over `MANIFEST`, during a roll.
+    case rollManifestFile
+    /// fsync of the store directory after the manifest rename, during a roll.
+    case rollManifestDirectory
     /// fdatasync of the active segment after a commit's frame is written.
     case commitData
     /// fsync of a new segment after its header is written, during a roll.

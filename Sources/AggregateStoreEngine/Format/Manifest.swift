@@ -96,19 +96,26 @@ package struct Manifest: Sendable, Equatable {
 
     /// Installs this manifest atomically: write `MANIFEST.tmp`, fsync it, rename it over
     /// `MANIFEST`, fsync the directory. A crash leaves the old manifest or this one.
-    package func install(in directory: String, fileSystem: any FileSystem, syncSites: SyncSites) throws(StoreError) {
+    /// - Parameters:
+    ///   - fileSite: the sync site of the `MANIFEST.tmp` fsync.
+    ///   - directorySite: the sync site of the directory fsync after the rename; nil when the
+    ///     caller makes the directory durable itself before anything depends on the rename.
+    package func install(in directory: String, fileSystem: any FileSystem, syncSites: SyncSites,
+                         fileSite: SyncSite, directorySite: SyncSite?) throws(StoreError) {
         let temporary = joinPath(directory, Format.manifestTemporaryFileName)
         if try fileSystem.kind(of: temporary) != .missing { try fileSystem.removeFile(temporary) }
         let handle = try fileSystem.open(temporary, mode: .createNew)
         do {
             try handle.write(encoded(), at: 0)
-            try syncSites.run(.manifestFile) { () throws(StoreError) in try handle.sync(.full) }
+            try syncSites.run(fileSite) { () throws(StoreError) in try handle.sync(.full) }
         } catch {
             try? handle.close()
             throw error
         }
         try handle.close()
         try fileSystem.rename(temporary, to: joinPath(directory, Format.manifestFileName))
-        try syncSites.run(.manifestDirectory) { () throws(StoreError) in try fileSystem.syncDirectory(directory) }
+        if let directorySite {
+            try syncSites.run(directorySite) { () throws(StoreError) in try fileSystem.syncDirectory(directory) }
+        }
     }
 }

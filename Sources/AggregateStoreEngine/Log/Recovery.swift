@@ -182,7 +182,8 @@ package struct Recovery {
             Manifest.Segment(id: 1, baseSequence: 1, sealedLength: Format.activeSegmentLength, lastSequence: 0),
         ])
         // The directory's own entry in its parent is made durable by the repair step below.
-        try manifest.install(in: directory, fileSystem: fileSystem, syncSites: syncSites)
+        try manifest.install(in: directory, fileSystem: fileSystem, syncSites: syncSites,
+                             fileSite: .createManifestFile, directorySite: nil)
         report.created = true
         logger.info("created store", metadata: ["store.path": "\(directory)", "store.salt": "\(salt)"])
         return manifest
