@@ -1,0 +1,226 @@
+/// Reads record bytes from memory it does not own, checking every bound: damaged or hostile
+/// input makes it throw a ``StoreError/Code/corruption`` error naming the byte offset, never
+/// trap or read out of bounds.
+struct RecordReader {
+    let base: UnsafeRawPointer
+    /// The offset one past the last readable byte.
+    let end: Int
+    /// The offset of the next byte to read.
+    var position: Int
+
+    init(_ base: UnsafeRawPointer, count: Int, position: Int = 0) {
+        self.base = base
+        end = count
+        self.position = position
+    }
+
+    init(_ buffer: UnsafeRawBufferPointer) {
+        // A dangling but non-nil base for an empty buffer: nothing is ever read through it.
+        base = buffer.baseAddress.map { UnsafeRawPointer($0) } ?? UnsafeRawPointer(bitPattern: 0x10)!
+        end = buffer.count
+        position = 0
+    }
+
+    var remaining: Int { end &- position }
+
+    @inline(never)
+    static func corruption(_ what: String, at offset: Int) -> StoreError {
+        StoreError(.corruption, "malformed record: \(what) at byte \(offset)", offset: UInt64(max(offset, 0)))
+    }
+
+    @inline(__always)
+    mutating func readByte() throws(StoreError) -> UInt8 {
+        guard _fastPath(position < end) else { throw Self.corruption("unexpected end of record", at: position) }
+        let byte = base.load(fromByteOffset: position, as: UInt8.self)
+        position &+= 1
+        return byte
+    }
+
+    @inline(__always)
+    func peekByte() throws(StoreError) -> UInt8 {
+        guard _fastPath(position < end) else { throw Self.corruption("unexpected end of record", at: position) }
+        return base.load(fromByteOffset: position, as: UInt8.self)
+    }
+
+    /// An unsigned LEB128 varint of at most 10 bytes that fits in 64 bits.
+    @inline(__always)
+    mutating func readVarint() throws(StoreError) -> UInt64 {
+        if _fastPath(position &+ 1 < end) {
+            let first = base.load(fromByteOffset: position, as: UInt8.self)
+            if first < 0x80 {
+                position &+= 1
+                return UInt64(first)
+            }
+            let second = base.load(fromByteOffset: position &+ 1, as: UInt8.self)
+            if second < 0x80 {
+                position &+= 2
+                return UInt64(first & 0x7F) | UInt64(second) << 7
+            }
+        } else if position < end {
+            let first = base.load(fromByteOffset: position, as: UInt8.self)
+            if first < 0x80 {
+                position &+= 1
+                return UInt64(first)
+            }
+        }
+        return try readLongVarint()
+    }
+
+    @inline(never)
+    mutating func readLongVarint() throws(StoreError) -> UInt64 {
+        if end &- position >= 10 {
+            // Enough bytes for any varint: no bound check per byte.
+            var result: UInt64 = 0
+            var shift: UInt64 = 0
+            var offset = position
+            while shift < 63 {
+                let byte = base.load(fromByteOffset: offset, as: UInt8.self)
+                offset &+= 1
+                result |= UInt64(byte & 0x7F) << shift
+                if byte < 0x80 {
+                    position = offset
+                    return result
+                }
+                shift &+= 7
+            }
+            let last = base.load(fromByteOffset: offset, as: UInt8.self)
+            guard last <= 1 else { throw Self.corruption("varint overflows 64 bits", at: position) }
+            position = offset &+ 1
+            return result | UInt64(last) << 63
+        }
+        let start = position
+        var result: UInt64 = 0
+        var shift: UInt64 = 0
+        while true {
+            let byte = try readByte()
+            if shift == 63 && byte > 1 { throw Self.corruption("varint overflows 64 bits", at: start) }
+            result |= UInt64(byte & 0x7F) << shift
+            if byte < 0x80 { return result }
+            shift += 7
+        }
+    }
+
+    /// A varint that must be a length or count no larger than the bytes left.
+    @inline(__always)
+    mutating func readLength() throws(StoreError) -> Int {
+        let start = position
+        let value = try readVarint()
+        guard _fastPath(value <= UInt64(remaining)) else {
+            throw Self.corruption("length \(value) exceeds the \(remaining) bytes left", at: start)
+        }
+        return Int(truncatingIfNeeded: value)
+    }
+
+    @inline(__always)
+    mutating func readZigZag() throws(StoreError) -> Int64 {
+        RecordFormat.unZigZag(try readVarint())
+    }
+
+    @inline(__always)
+    mutating func readDoubleBits() throws(StoreError) -> UInt64 {
+        guard _fastPath(remaining >= 8) else { throw Self.corruption("truncated double", at: position) }
+        let bits = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: position, as: UInt64.self))
+        position &+= 8
+        return bits
+    }
+
+    /// The payload of a decimal, after its tag.
+    mutating func readDecimal() throws(StoreError) -> DecimalParts {
+        let start = position
+        let flags = try readByte()
+        guard flags & ~RecordFormat.DecimalFlag.all == 0 else { throw Self.corruption("unknown decimal flags", at: start) }
+        let exponent = Int8(bitPattern: try readByte())
+        var mantissa: UInt128 = 0
+        var shift: UInt128 = 0
+        while true {
+            let byte = try readByte()
+            if shift == 126 && byte > 3 { throw Self.corruption("decimal mantissa overflows 128 bits", at: start) }
+            mantissa |= UInt128(byte & 0x7F) << shift
+            if byte < 0x80 { break }
+            shift += 7
+            if shift > 126 { throw Self.corruption("decimal mantissa overflows 128 bits", at: start) }
+        }
+        return DecimalParts(flags: flags, exponent: exponent, mantissa: mantissa)
+    }
+
+    /// A length-prefixed run of bytes, returned in place.
+    @inline(__always)
+    mutating func readLengthPrefixed() throws(StoreError) -> UnsafeRawBufferPointer {
+        let length = try readLength()
+        let bytes = UnsafeRawBufferPointer(start: base + position, count: length)
+        position &+= length
+        return bytes
+    }
+
+    /// A length-prefixed UTF-8 string.
+    @inline(__always)
+    mutating func readString() throws(StoreError) -> String {
+        let start = position
+        let bytes = try readLengthPrefixed()
+        guard let string = makeString(bytes) else { throw Self.corruption("invalid UTF-8 in a string", at: start) }
+        return string
+    }
+
+    /// The header of a container after its tag: returns the element count and sets `end` to the
+    /// offset one past the container's last byte.
+    @inline(__always)
+    mutating func readContainerHeader(minimumElementSize: Int) throws(StoreError) -> (count: Int, end: Int) {
+        let length = try readLength()
+        let end = position &+ length
+        let countStart = position
+        let count = try readVarint()
+        guard _fastPath(position <= end && count <= UInt64((end &- position) / minimumElementSize)) else {
+            throw Self.corruption("container count \(count) does not fit its \(length) bytes", at: countStart)
+        }
+        return (Int(truncatingIfNeeded: count), end)
+    }
+
+    /// Moves past the value whose tag has been read, without looking inside containers.
+    @inline(__always)
+    mutating func skipValue(tag: UInt8) throws(StoreError) {
+        switch tag {
+        case RecordFormat.Tag.null, RecordFormat.Tag.false, RecordFormat.Tag.true:
+            return
+        case RecordFormat.Tag.integer, RecordFormat.Tag.timestamp:
+            _ = try readVarint()
+        case RecordFormat.Tag.double:
+            _ = try readDoubleBits()
+        case RecordFormat.Tag.decimal:
+            _ = try readDecimal()
+        case RecordFormat.Tag.string, RecordFormat.Tag.bytes, RecordFormat.Tag.array, RecordFormat.Tag.map:
+            let length = try readLength()
+            position &+= length
+        default:
+            throw Self.corruption("unknown tag \(tag)", at: position &- 1)
+        }
+    }
+}
+
+/// A string from UTF-8 bytes, or `nil` when they are not valid UTF-8.
+///
+/// ASCII (every key and most values) takes the specialized `String(decoding:as:)`, which cannot
+/// repair anything in ASCII; other text goes through the validating initializer.
+@inline(__always)
+func makeString(_ bytes: UnsafeRawBufferPointer) -> String? {
+    let count = bytes.count
+    if count == 0 { return "" }
+    let base = bytes.baseAddress!
+    var offset = 0
+    var high: UInt64 = 0
+    while offset &+ 8 <= count {
+        high |= base.loadUnaligned(fromByteOffset: offset, as: UInt64.self)
+        offset &+= 8
+    }
+    while offset < count {
+        high |= UInt64(base.load(fromByteOffset: offset, as: UInt8.self))
+        offset &+= 1
+    }
+    let utf8 = bytes.assumingMemoryBound(to: UInt8.self)
+    if _fastPath(high & 0x8080_8080_8080_8080 == 0) { return String(decoding: utf8, as: UTF8.self) }
+    return makeNonASCIIString(utf8)
+}
+
+@inline(never)
+private func makeNonASCIIString(_ utf8: UnsafeBufferPointer<UInt8>) -> String? {
+    String(validating: utf8, as: UTF8.self)
+}

@@ -1,0 +1,239 @@
+/// A growable byte buffer in memory it owns and frees explicitly, for writing records.
+///
+/// A plain struct over a raw pointer, so the encoders can keep it behind a pointer and append
+/// without the copy-on-write and exclusivity checks of an `Array` stored in a class.
+struct RecordWriter {
+    private(set) var base: UnsafeMutableRawPointer
+    private(set) var capacity: Int
+    /// The number of bytes written.
+    var count: Int
+
+    init(capacity: Int = 512) {
+        self.capacity = max(capacity, 16)
+        base = .allocate(byteCount: self.capacity, alignment: 8)
+        count = 0
+    }
+
+    /// Frees the memory; the writer must not be used afterwards.
+    func deallocate() {
+        base.deallocate()
+    }
+
+    /// The bytes written, as an array.
+    func bytes() -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 { buffer.baseAddress!.initialize(from: base.assumingMemoryBound(to: UInt8.self), count: count) }
+            initialized = count
+        }
+    }
+
+    /// Makes room for `extra` more bytes.
+    @inline(__always)
+    mutating func reserve(_ extra: Int) {
+        if _slowPath(count &+ extra > capacity) { grow(extra) }
+    }
+
+    @inline(never)
+    private mutating func grow(_ extra: Int) {
+        var newCapacity = capacity * 2
+        while newCapacity < count + extra { newCapacity *= 2 }
+        let newBase = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 8)
+        newBase.copyMemory(from: base, byteCount: count)
+        base.deallocate()
+        base = newBase
+        capacity = newCapacity
+    }
+
+    @inline(__always)
+    mutating func append(_ byte: UInt8) {
+        reserve(1)
+        base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
+        count &+= 1
+    }
+
+    /// Appends a byte the caller has reserved room for.
+    @inline(__always)
+    mutating func appendReserved(_ byte: UInt8) {
+        base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
+        count &+= 1
+    }
+
+    /// Appends an unsigned LEB128 varint.
+    @inline(__always)
+    mutating func appendVarint(_ value: UInt64) {
+        reserve(10)
+        appendVarintReserved(value)
+    }
+
+    /// Appends a varint the caller has reserved 10 bytes for.
+    @inline(__always)
+    mutating func appendVarintReserved(_ value: UInt64) {
+        var value = value
+        while value >= 0x80 {
+            base.storeBytes(of: UInt8(truncatingIfNeeded: value) | 0x80, toByteOffset: count, as: UInt8.self)
+            count &+= 1
+            value >>= 7
+        }
+        base.storeBytes(of: UInt8(truncatingIfNeeded: value), toByteOffset: count, as: UInt8.self)
+        count &+= 1
+    }
+
+    /// Writes a varint at `offset`, which must have room for it; returns its size.
+    @inline(__always)
+    func storeVarint(_ value: UInt64, at offset: Int) -> Int {
+        var value = value
+        var position = offset
+        while value >= 0x80 {
+            base.storeBytes(of: UInt8(truncatingIfNeeded: value) | 0x80, toByteOffset: position, as: UInt8.self)
+            position &+= 1
+            value >>= 7
+        }
+        base.storeBytes(of: UInt8(truncatingIfNeeded: value), toByteOffset: position, as: UInt8.self)
+        return position &+ 1 &- offset
+    }
+
+    @inline(__always)
+    mutating func append(_ source: UnsafeRawBufferPointer) {
+        let length = source.count
+        guard length > 0 else { return }
+        reserve(length)
+        copyBytes(to: base + count, from: source.baseAddress!, count: length)
+        count &+= length
+    }
+
+    /// Appends a varint length and the UTF-8 bytes of a string.
+    @inline(__always)
+    mutating func appendLengthPrefixed(_ string: String) {
+        let done: Void? = string.utf8.withContiguousStorageIfAvailable { utf8 in
+            appendLengthPrefixed(UnsafeRawBufferPointer(utf8))
+        }
+        if done == nil {
+            var copy = string
+            copy.withUTF8 { appendLengthPrefixed(UnsafeRawBufferPointer($0)) }
+        }
+    }
+
+    /// Appends a varint length and the bytes.
+    @inline(__always)
+    mutating func appendLengthPrefixed(_ source: UnsafeRawBufferPointer) {
+        let length = source.count
+        reserve(10 &+ length)
+        appendVarintReserved(UInt64(length))
+        if length > 0 {
+            copyBytes(to: base + count, from: source.baseAddress!, count: length)
+            count &+= length
+        }
+    }
+
+    /// Inserts `gap` bytes at `offset`, moving the bytes after it right.
+    mutating func insertGap(_ gap: Int, at offset: Int) {
+        reserve(gap)
+        (base + offset + gap).copyMemory(from: base + offset, byteCount: count - offset)
+        count += gap
+    }
+
+    /// Appends a tag and the varint of a zig-zag integer.
+    @inline(__always)
+    mutating func appendTagged(_ tag: UInt8, zigZag value: Int64) {
+        reserve(11)
+        appendReserved(tag)
+        appendVarintReserved(RecordFormat.zigZag(value))
+    }
+
+    /// Appends a decimal value (tag included).
+    mutating func appendDecimal(_ parts: DecimalParts) {
+        reserve(3 + 19)
+        appendReserved(RecordFormat.Tag.decimal)
+        appendReserved(parts.flags)
+        appendReserved(UInt8(bitPattern: parts.exponent))
+        var value = parts.mantissa
+        while value >= 0x80 {
+            appendReserved(UInt8(truncatingIfNeeded: value) | 0x80)
+            value >>= 7
+        }
+        appendReserved(UInt8(truncatingIfNeeded: value))
+    }
+
+    /// Appends a double value (tag included).
+    @inline(__always)
+    mutating func appendDouble(_ value: Double) {
+        reserve(9)
+        appendReserved(RecordFormat.Tag.double)
+        base.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: count, as: UInt64.self)
+        count &+= 8
+    }
+
+    /// Begins a container: its tag and one placeholder byte each for the length and the count.
+    /// Returns the offset of the length placeholder, for ``endContainer(at:count:)``.
+    @inline(__always)
+    mutating func beginContainer(tag: UInt8) -> Int {
+        reserve(3)
+        appendReserved(tag)
+        let start = count
+        count &+= 2
+        return start
+    }
+
+    /// Fills in the byte length and count of a container begun at `start`, widening the
+    /// placeholders when the varints need more than one byte each.
+    @inline(__always)
+    mutating func endContainer(at start: Int, count elements: Int) {
+        let contentStart = start &+ 2
+        let contentLength = count &- contentStart
+        if _fastPath(elements < 0x80 && contentLength &+ 1 < 0x80) {
+            base.storeBytes(of: UInt8(truncatingIfNeeded: contentLength &+ 1), toByteOffset: start, as: UInt8.self)
+            base.storeBytes(of: UInt8(truncatingIfNeeded: elements), toByteOffset: start &+ 1, as: UInt8.self)
+            return
+        }
+        endWideContainer(at: start, count: elements)
+    }
+
+    @inline(never)
+    private mutating func endWideContainer(at start: Int, count elements: Int) {
+        let contentStart = start + 2
+        let contentLength = count - contentStart
+        let countSize = RecordFormat.varintSize(UInt64(elements))
+        let length = contentLength + countSize
+        let lengthSize = RecordFormat.varintSize(UInt64(length))
+        let gap = countSize + lengthSize - 2
+        if gap > 0 { insertGap(gap, at: contentStart) }
+        let written = storeVarint(UInt64(length), at: start)
+        _ = storeVarint(UInt64(elements), at: start + written)
+    }
+}
+
+/// Copies bytes, inline for the short runs of keys and field values instead of calling memmove:
+/// two overlapping loads and stores cover any length from 4 to 16 bytes.
+@inline(__always)
+func copyBytes(to destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, count: Int) {
+    if count >= 8 {
+        if count <= 16 {
+            let head = source.loadUnaligned(as: UInt64.self)
+            let tail = source.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
+            destination.storeBytes(of: head, as: UInt64.self)
+            destination.storeBytes(of: tail, toByteOffset: count &- 8, as: UInt64.self)
+        } else if count <= 32 {
+            let first = source.loadUnaligned(as: UInt64.self)
+            let second = source.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+            let third = source.loadUnaligned(fromByteOffset: count &- 16, as: UInt64.self)
+            let fourth = source.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
+            destination.storeBytes(of: first, as: UInt64.self)
+            destination.storeBytes(of: second, toByteOffset: 8, as: UInt64.self)
+            destination.storeBytes(of: third, toByteOffset: count &- 16, as: UInt64.self)
+            destination.storeBytes(of: fourth, toByteOffset: count &- 8, as: UInt64.self)
+        } else {
+            destination.copyMemory(from: source, byteCount: count)
+        }
+    } else if count >= 4 {
+        let head = source.loadUnaligned(as: UInt32.self)
+        let tail = source.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self)
+        destination.storeBytes(of: head, as: UInt32.self)
+        destination.storeBytes(of: tail, toByteOffset: count &- 4, as: UInt32.self)
+    } else {
+        var offset = 0
+        while offset < count {
+            destination.storeBytes(of: source.load(fromByteOffset: offset, as: UInt8.self), toByteOffset: offset, as: UInt8.self)
+            offset &+= 1
+        }
+    }
+}
