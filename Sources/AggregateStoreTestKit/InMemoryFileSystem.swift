@@ -493,7 +493,7 @@ extension InMemoryFileSystem {
     }
 
     /// A directory inode: its entries as seen, and as they survive a crash.
-    fileprivate struct DirectoryNode: Sendable {
+    fileprivate struct DirectoryNode: Sendable, TestDirectory {
         var volatile: [String: NodeID] = [:]
         var durable: [String: NodeID] = [:]
     }
@@ -506,8 +506,7 @@ extension InMemoryFileSystem {
     }
 
     /// Everything an ``InMemoryFileSystem`` holds, behind its one lock.
-    fileprivate struct State: Sendable {
-        static let root: NodeID = 0
+    fileprivate struct State: Sendable, TestNamespace {
 
         var files: [NodeID: FileNode] = [:]
         var directories: [NodeID: DirectoryNode] = [root: DirectoryNode()]
@@ -521,68 +520,15 @@ extension InMemoryFileSystem {
         var capacity: UInt64?
         var reportedFreeSpace: UInt64?
 
-        /// Splits a path into components, resolving `.`, `..` and repeated slashes textually.
-        static func components(_ path: String, call: String) throws(StoreError) -> [String] {
-            // Like the kernel, an empty path names nothing (rather than the root).
-            guard !path.isEmpty else { throw StoreError.pathSyscall(call, path: path, errno: ENOENT) }
-            var result: [String] = []
-            for part in path.split(separator: "/") {
-                if part == "." { continue }
-                if part == ".." {
-                    _ = result.popLast()
-                } else {
-                    result.append(String(part))
-                }
-            }
-            return result
-        }
 
         mutating func newNode() -> NodeID {
             defer { nextNode += 1 }
             return nextNode
         }
 
-        /// The inode a path names in the volatile namespace, or nil (also when a component is a file).
-        func node(at components: [String]) -> NodeID? {
-            var current = Self.root
-            for name in components {
-                guard let directory = directories[current], let child = directory.volatile[name] else { return nil }
-                current = child
-            }
-            return current
-        }
 
-        /// The file inode at `path`, or nil.
-        func fileNode(at path: String) -> NodeID? {
-            guard let components = try? Self.components(path, call: "stat"), let node = node(at: components),
-                files[node] != nil
-            else { return nil }
-            return node
-        }
 
-        /// The directory that holds the last component, which must exist.
-        func parentDirectory(of components: [String], call: String, path: String) throws(StoreError) -> NodeID {
-            var current = Self.root
-            for name in components.dropLast() {
-                guard let child = directories[current]!.volatile[name] else {
-                    throw StoreError.pathSyscall(call, path: path, errno: ENOENT)
-                }
-                guard directories[child] != nil else { throw StoreError.pathSyscall(call, path: path, errno: ENOTDIR) }
-                current = child
-            }
-            return current
-        }
 
-        /// The directory at `path`, failing with `ENOENT` or `ENOTDIR`.
-        func directory(at path: String, call: String) throws(StoreError) -> NodeID {
-            let components = try Self.components(path, call: call)
-            let parent = try parentDirectory(of: components, call: call, path: path)
-            guard let node = components.last.map({ directories[parent]!.volatile[$0] }) ?? parent else {
-                throw StoreError.pathSyscall(call, path: path, errno: ENOENT)
-            }
-            guard directories[node] != nil else { throw StoreError.pathSyscall(call, path: path, errno: ENOTDIR) }
-            return node
-        }
 
         /// Finds or creates the file inode `open` would give.
         mutating func openNode(_ path: String, mode: FileOpenMode) throws(StoreError) -> NodeID {

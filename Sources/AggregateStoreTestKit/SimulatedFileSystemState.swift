@@ -7,9 +7,8 @@ import AggregateStoreEngine
 
 /// Everything a ``SimulatedFileSystem`` holds, behind its one lock. A value type, so a copy is
 /// a deep copy (with copy-on-write storage).
-struct SimulatedState: Sendable {
+struct SimulatedState: Sendable, TestNamespace {
     typealias NodeID = Int
-    static let root: NodeID = 0
 
     /// A file inode: what reads see, and what survives a crash if nothing pending does.
     struct FileNode: Sendable {
@@ -18,7 +17,7 @@ struct SimulatedState: Sendable {
     }
 
     /// A directory inode: its entries as seen, and as they survive a crash.
-    struct DirectoryNode: Sendable {
+    struct DirectoryNode: Sendable, TestDirectory {
         var volatile: [String: NodeID] = [:]
         var durable: [String: NodeID] = [:]
     }
@@ -77,21 +76,6 @@ struct SimulatedState: Sendable {
 
     // MARK: Paths
 
-    /// Splits a path into components, resolving `.`, `..` and repeated slashes textually.
-    static func components(_ path: String, call: String) throws(StoreError) -> [String] {
-        // Like the kernel, an empty path names nothing (rather than the root).
-        guard !path.isEmpty else { throw StoreError.pathSyscall(call, path: path, errno: ENOENT) }
-        var result: [String] = []
-        for part in path.split(separator: "/") {
-            if part == "." { continue }
-            if part == ".." {
-                _ = result.popLast()
-            } else {
-                result.append(String(part))
-            }
-        }
-        return result
-    }
 
     /// The normalised absolute path of components.
     static func normalized(_ components: some Collection<String>) -> String {
@@ -108,47 +92,9 @@ struct SimulatedState: Sendable {
         return nextNode
     }
 
-    /// The inode a path names in the volatile namespace, or nil (also when a component is a file).
-    func node(at components: [String]) -> NodeID? {
-        var current = Self.root
-        for name in components {
-            guard let directory = directories[current], let child = directory.volatile[name] else { return nil }
-            current = child
-        }
-        return current
-    }
 
-    /// The file inode at `path`, or nil.
-    func fileNode(at path: String) -> NodeID? {
-        guard let components = try? Self.components(path, call: "stat"), let node = node(at: components),
-            files[node] != nil
-        else { return nil }
-        return node
-    }
 
-    /// The directory that holds the last component, which must exist.
-    func parentDirectory(of components: [String], call: String, path: String) throws(StoreError) -> NodeID {
-        var current = Self.root
-        for name in components.dropLast() {
-            guard let child = directories[current]!.volatile[name] else {
-                throw StoreError.pathSyscall(call, path: path, errno: ENOENT)
-            }
-            guard directories[child] != nil else { throw StoreError.pathSyscall(call, path: path, errno: ENOTDIR) }
-            current = child
-        }
-        return current
-    }
 
-    /// The directory at `path`, failing with `ENOENT` or `ENOTDIR`.
-    func directory(at path: String, call: String) throws(StoreError) -> NodeID {
-        let components = try Self.components(path, call: call)
-        let parent = try parentDirectory(of: components, call: call, path: path)
-        guard let node = components.last.map({ directories[parent]!.volatile[$0] }) ?? parent else {
-            throw StoreError.pathSyscall(call, path: path, errno: ENOENT)
-        }
-        guard directories[node] != nil else { throw StoreError.pathSyscall(call, path: path, errno: ENOTDIR) }
-        return node
-    }
 
     // MARK: Volatile operations
 
