@@ -552,33 +552,9 @@ extension InMemoryFileSystem {
 
         /// Moves a volatile directory entry with `rename(2)`'s checks.
         mutating func rename(_ source: String, to destination: String) throws(StoreError) {
-            let from = try Self.components(source, call: "rename")
-            let to = try Self.components(destination, call: "rename")
-            guard let fromName = from.last, let toName = to.last else {
-                throw StoreError.pathSyscall("rename", path: source, errno: EBUSY)
-            }
-            let fromParent = try parentDirectory(of: from, call: "rename", path: source)
-            guard let node = directories[fromParent]!.volatile[fromName] else {
-                throw StoreError.pathSyscall("rename", path: source, errno: ENOENT)
-            }
-            let toParent = try parentDirectory(of: to, call: "rename", path: destination)
-            let isDirectory = directories[node] != nil
-            if isDirectory && to.count > from.count && Array(to.prefix(from.count)) == from {
-                throw StoreError.pathSyscall("rename", path: source, errno: EINVAL)  // into itself
-            }
-            let replaced = directories[toParent]!.volatile[toName]
-            if let replaced {
-                // Two names for one inode (possible after a crash): rename(2) does nothing.
-                if replaced == node { return }
-                if let target = directories[replaced] {
-                    guard isDirectory else { throw StoreError.pathSyscall("rename", path: source, errno: EISDIR) }
-                    guard target.volatile.isEmpty else {
-                        throw StoreError.pathSyscall("rename", path: source, errno: ENOTEMPTY)
-                    }
-                } else if isDirectory {
-                    throw StoreError.pathSyscall("rename", path: source, errno: ENOTDIR)
-                }
-            }
+            guard let plan = try planRename(source, to: destination) else { return }
+            let (fromParent, fromName) = (plan.fromParent, plan.fromName)
+            let (toParent, toName, node, replaced) = (plan.toParent, plan.toName, plan.node, plan.replaced)
             directories[fromParent]!.volatile[fromName] = nil
             directories[toParent]!.volatile[toName] = node
             if let replaced { collect(replaced) }

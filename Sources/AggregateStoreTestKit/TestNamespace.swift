@@ -85,3 +85,47 @@ extension TestNamespace {
         return node
     }
 }
+
+/// A `rename(2)` that passed its checks: where the entry moves, and what it replaces.
+struct RenamePlan {
+    var from: [String], to: [String]
+    var fromParent: Int, fromName: String
+    var toParent: Int, toName: String
+    var node: Int
+    var replaced: Int?
+}
+
+extension TestNamespace {
+    /// Checks a rename as `rename(2)` does; nil when it is a no-op (both names already name the
+    /// same inode, possible after a crash).
+    func planRename(_ source: String, to destination: String) throws(StoreError) -> RenamePlan? {
+        let from = try Self.components(source, call: "rename")
+        let to = try Self.components(destination, call: "rename")
+        guard let fromName = from.last, let toName = to.last else {
+            throw StoreError.pathSyscall("rename", path: source, errno: EBUSY)
+        }
+        let fromParent = try parentDirectory(of: from, call: "rename", path: source)
+        guard let node = directories[fromParent]!.volatile[fromName] else {
+            throw StoreError.pathSyscall("rename", path: source, errno: ENOENT)
+        }
+        let toParent = try parentDirectory(of: to, call: "rename", path: destination)
+        let isDirectory = directories[node] != nil
+        if isDirectory && to.count > from.count && Array(to.prefix(from.count)) == from {
+            throw StoreError.pathSyscall("rename", path: source, errno: EINVAL)  // into itself
+        }
+        let replaced = directories[toParent]!.volatile[toName]
+        if let replaced {
+            if replaced == node { return nil }
+            if let target = directories[replaced] {
+                guard isDirectory else { throw StoreError.pathSyscall("rename", path: source, errno: EISDIR) }
+                guard target.volatile.isEmpty else {
+                    throw StoreError.pathSyscall("rename", path: source, errno: ENOTEMPTY)
+                }
+            } else if isDirectory {
+                throw StoreError.pathSyscall("rename", path: source, errno: ENOTDIR)
+            }
+        }
+        return RenamePlan(from: from, to: to, fromParent: fromParent, fromName: fromName,
+                          toParent: toParent, toName: toName, node: node, replaced: replaced)
+    }
+}
