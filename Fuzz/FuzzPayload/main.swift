@@ -2,8 +2,9 @@
 // See Docs/FUZZING.md.
 //
 // Input: the payload bytes. Whatever decodes must point its records inside the payload, and
-// survive a round trip: encoding it again with `CommitPayload.encode` and decoding that gives
-// the same operations, and encoding is then stable.
+// survive a round trip: encoding it again with `CommitPayload.encode` (its first event position
+// taken from the decoded events, whose positions the decoder requires to be consecutive) and
+// decoding that gives the same operations, event positions included, and encoding is then stable.
 import AggregateStoreEngine
 import FuzzSupport
 
@@ -23,8 +24,9 @@ public func initialize(_ argc: UnsafeMutablePointer<CInt>,
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let input = Fuzz.input(data, size, limit: inputLimit)
     guard let (payload, operations) = decode(input) else { return 0 }
-    let (batch, versions) = Fuzz.batch(unitOfWorkId: payload.unitOfWorkId, operations)
-    let encoded = CommitPayload.encode(batch, versions: versions, commitTimestamp: payload.commitTimestamp)
+    let (batch, versions, firstEventPosition) = Fuzz.batch(unitOfWorkId: payload.unitOfWorkId, operations)
+    let encoded = CommitPayload.encode(batch, versions: versions, firstEventPosition: firstEventPosition,
+                                       commitTimestamp: payload.commitTimestamp)
     Fuzz.check(encoded.bytes.count <= input.count, "re-encoding \(input.count) bytes gave \(encoded.bytes.count)")
     let written = encoded.bytes.withUnsafeBytes { Fuzz.normalized(encoded.payload, bytes: $0) }
     Fuzz.check(written == operations, "encode(decode(x)) returned operations that differ from decode(x)")
@@ -34,8 +36,9 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
     Fuzz.check(again.unitOfWorkId == payload.unitOfWorkId && again.commitTimestamp == payload.commitTimestamp
                && reread == operations, "decode(encode(decode(x))) differs from decode(x)")
-    let (batch2, versions2) = Fuzz.batch(unitOfWorkId: again.unitOfWorkId, reread)
-    Fuzz.check(CommitPayload.encode(batch2, versions: versions2, commitTimestamp: again.commitTimestamp).bytes == encoded.bytes,
+    let (batch2, versions2, firstEventPosition2) = Fuzz.batch(unitOfWorkId: again.unitOfWorkId, reread)
+    Fuzz.check(CommitPayload.encode(batch2, versions: versions2, firstEventPosition: firstEventPosition2,
+                                    commitTimestamp: again.commitTimestamp).bytes == encoded.bytes,
                "encoding is not stable")
     return 0
 }

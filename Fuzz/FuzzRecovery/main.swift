@@ -15,7 +15,8 @@
 // to the last segment, or with bit 6 to the first:
 //   0  append the bytes after the valid frames.
 //   1  append frames built from the bytes (see `appendFrames`), signed with the store's salt,
-//      so that frames which verify reach payload decoding, the sequence and version checks.
+//      so that frames which verify reach payload decoding, the sequence, version and
+//      event-position checks.
 //   2  replace everything after the segment header with the bytes.
 //   3  XOR bytes in place: (offset:u16, value:u8) pairs (see `offset(_:in:)`).
 //   4  truncate at offset:u16, then append the bytes.
@@ -28,7 +29,8 @@
 //
 // The open must succeed or throw a `corruption` or `unsupportedFormat` error naming a file and
 // offset. If it succeeds, every record and foreign key must read back, `statistics()` must
-// work, `verify()` must be clean (unless a read-only open left a torn tail or leftovers), and
+// work, the event feed must hold every event at positions 1...last, the table scans must
+// match the index, `verify()` must be clean (unless a read-only open left a torn tail or leftovers), and
 // appending after valid frames must not lose a commit. With bit 5 a writable store must then
 // take a commit, and reopen with it.
 import AggregateStoreEngine
@@ -186,6 +188,18 @@ func check(_ engine: StorageEngine, readOnly: Bool) {
         let statistics = try engine.statistics()
         Fuzz.check(statistics.lastSequence == engine.lastSequence && statistics.frames == engine.recoveryReport.frames,
                    "statistics disagree with recovery: \(statistics) \(engine.recoveryReport)")
+        // The event feed: every event of the log, at positions 1...last with no gap.
+        let events = try engine.events(after: 0, limit: Int.max)
+        Fuzz.check(events.count == statistics.events && engine.lastEventPosition == UInt64(events.count)
+                   && events.enumerated().allSatisfy { $0.element.position == UInt64($0.offset + 1) },
+                   "the event feed holds \(events.count) events up to \(engine.lastEventPosition), the log \(statistics.events)")
+        let tables = try engine.tables()
+        Fuzz.check(tables == primary.filter { $0.value.values.contains(where: \.isLive) }.keys.sorted(),
+                   "tables() is \(tables)")
+        for table in tables {
+            let ids = try engine.ids(table: table)
+            Fuzz.check(ids == primary[table, default: [:]].filter(\.value.isLive).keys.sorted(), "ids(table: \(table)) is \(ids)")
+        }
         let verification = try engine.verify()
         let leftAlone = engine.recoveryReport.tornTail != nil || !engine.recoveryReport.leftoverFiles.isEmpty
         Fuzz.check(verification.isHealthy || (readOnly && leftAlone),
@@ -357,14 +371,15 @@ func randomBytes(_ count: Int, _ random: inout SplitMix64) -> [UInt8] {
 
 /// The seed corpus: each damage on each template, with payloads that continue the sample log.
 func seeds() -> [(name: String, bytes: [UInt8])] {
-    // A payload that continues the template's log: SO-1 at version 3, a new key, an event.
+    // A payload that continues the template's log: SO-1 at version 3, a new key, an event at
+    // position 3 (the sample batches hold two events; the templates' other batches none).
     var batch = WriteBatch(unitOfWorkId: "uow-seed")
     batch.put(table: "SalesOrder", id: "SO-1", record: Array(#"{"status":"delivered"}"#.utf8),
               foreignKeys: [ForeignKey(field: "customerId", value: "C-8")])
     batch.put(table: "SalesOrder", id: "SO-9", record: Array(repeating: UInt8(ascii: "z"), count: 200))
     batch.append(OutboxEvent(id: "ev-9", type: "SalesOrderDelivered", aggregateTable: "SalesOrder",
                              aggregateId: "SO-1", occurredAt: Fuzz.sampleTimestamp, payload: []))
-    let payload = CommitPayload.encode(batch, versions: [3, 1], commitTimestamp: Fuzz.sampleTimestamp).bytes
+    let payload = CommitPayload.encode(batch, versions: [3, 1], firstEventPosition: 3, commitTimestamp: Fuzz.sampleTimestamp).bytes
     func spec(_ control: UInt8, _ body: [UInt8]) -> [UInt8] {
         var length = [UInt8](repeating: 0, count: 2)
         Fuzz.store(UInt16(body.count), in: &length, at: 0)

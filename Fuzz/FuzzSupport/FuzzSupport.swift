@@ -84,7 +84,7 @@ package enum Fuzz {
     package enum Operation: Equatable {
         case put(table: String, id: String, version: UInt64, foreignKeys: [ForeignKey], record: [UInt8])
         case delete(table: String, id: String, version: UInt64)
-        case event(OutboxEvent)
+        case event(OutboxEvent, position: UInt64)
     }
 
     /// `payload` with each record copied out of `bytes`, the buffer it was decoded from.
@@ -98,16 +98,19 @@ package enum Fuzz {
                             record: Array(bytes[record]))
             case let .delete(table, id, version):
                 return .delete(table: table, id: id, version: version)
-            case let .event(event):
-                return .event(event)
+            case let .event(event, position):
+                return .event(event, position: position)
             }
         }
     }
 
-    /// The batch and versions that encode to `operations` again.
-    package static func batch(unitOfWorkId: String, _ operations: [Operation]) -> (WriteBatch, [UInt64]) {
+    /// The batch, versions and first event position that encode to `operations` again (the
+    /// decoder accepts only consecutive positions within a payload, so the first one says it all).
+    package static func batch(unitOfWorkId: String, _ operations: [Operation])
+        -> (batch: WriteBatch, versions: [UInt64], firstEventPosition: UInt64) {
         var batch = WriteBatch(unitOfWorkId: unitOfWorkId)
         var versions: [UInt64] = []
+        var firstEventPosition: UInt64?
         for operation in operations {
             switch operation {
             case let .put(table, id, version, foreignKeys, record):
@@ -116,11 +119,12 @@ package enum Fuzz {
             case let .delete(table, id, version):
                 batch.delete(table: table, id: id)
                 versions.append(version)
-            case let .event(event):
+            case let .event(event, position):
+                firstEventPosition = firstEventPosition ?? position
                 batch.append(event)
             }
         }
-        return (batch, versions)
+        return (batch, versions, firstEventPosition ?? Format.firstEventPosition)
     }
 
     // MARK: Samples
@@ -151,9 +155,11 @@ package enum Fuzz {
         return [first, second, third]
     }
 
-    /// The payloads of ``sampleBatches()`` as the engine would encode them, versions assigned in order.
+    /// The payloads of ``sampleBatches()`` as the engine would encode them, versions and event
+    /// positions assigned in order.
     package static func samplePayloads() -> [[UInt8]] {
         var versions: [String: UInt64] = [:]
+        var nextEventPosition = Format.firstEventPosition
         return sampleBatches().enumerated().map { index, batch in
             var assigned: [UInt64] = []
             for operation in batch.operations {
@@ -166,7 +172,10 @@ package enum Fuzz {
                     break
                 }
             }
-            return CommitPayload.encode(batch, versions: assigned, commitTimestamp: sampleTimestamp + Int64(index)).bytes
+            let encoded = CommitPayload.encode(batch, versions: assigned, firstEventPosition: nextEventPosition,
+                                               commitTimestamp: sampleTimestamp + Int64(index))
+            nextEventPosition += UInt64(encoded.payload.eventCount)
+            return encoded.bytes
         }
     }
 

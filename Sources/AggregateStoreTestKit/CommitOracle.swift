@@ -43,6 +43,20 @@ package struct CommitOracle: Sendable {
         commits[commits.count - 1].acknowledged = true
     }
 
+    /// Records that the last issued batch was acknowledged with `receipt`. A receipt whose
+    /// event positions are not the ones the commits before it imply is kept, and reported by
+    /// every later ``check(_:events:files:)`` as an I5 violation.
+    package mutating func acknowledge(_ receipt: CommitReceipt) {
+        acknowledge(receipt.sequence)
+        let expected = eventPositions(of: receipt.sequence)
+        if receipt.eventPositions != expected, wrongReceipt == nil {
+            wrongReceipt = "commit \(receipt.sequence) was acknowledged with event positions \(receipt.eventPositions), expected \(expected)"
+        }
+    }
+
+    /// The first acknowledgement whose event positions were wrong.
+    package private(set) var wrongReceipt: String?
+
     /// Keeps only the commits a recovery found (1...L): after it, commits continue from L.
     package mutating func settle(at lastSequence: UInt64) {
         commits.removeLast(commits.count - Int(lastSequence))
@@ -52,8 +66,24 @@ package struct CommitOracle: Sendable {
     /// The state implied by commits 1...L: every key's latest version, and the events in order.
     package func model(through lastSequence: UInt64) -> Model {
         var model = Model()
-        for commit in commits.prefix(Int(lastSequence)) { model.apply(commit.batch) }
+        for (index, commit) in commits.prefix(Int(lastSequence)).enumerated() {
+            model.apply(commit.batch, sequence: UInt64(index + 1))
+        }
         return model
+    }
+
+    /// The outbox positions the commit with `sequence` gets: the events of the commits before
+    /// it, plus one, onward (`Docs/FORMAT.md`, section 2.3).
+    package func eventPositions(of sequence: UInt64) -> Range<UInt64> {
+        let before = commits.prefix(Int(sequence) - 1).reduce(0) { $0 + Self.eventCount(of: $1.batch) }
+        let first = UInt64(before) + 1
+        return first..<first + UInt64(Self.eventCount(of: commits[Int(sequence) - 1].batch))
+    }
+
+    private static func eventCount(of batch: WriteBatch) -> Int {
+        batch.operations.reduce(0) { count, operation in
+            if case .event = operation { count + 1 } else { count }
+        }
     }
 
     /// What commits 1...L imply.
@@ -64,12 +94,19 @@ package struct CommitOracle: Sendable {
             package var record: [UInt8]?
             package var foreignKeys: [ForeignKey]
         }
+        /// An event where the outbox must hold it.
+        package struct Event: Sendable, Equatable {
+            package var position: UInt64
+            package var sequence: UInt64
+            package var unitOfWorkId: String
+            package var event: OutboxEvent
+        }
         /// table → id → entry.
         package var entries: [String: [String: Entry]] = [:]
-        /// Every event, in commit order.
-        package var events: [OutboxEvent] = []
+        /// Every event, in commit order then batch order, at positions 1, 2, 3 ...
+        package var events: [Event] = []
 
-        mutating func apply(_ batch: WriteBatch) {
+        mutating func apply(_ batch: WriteBatch, sequence: UInt64) {
             for operation in batch.operations {
                 switch operation {
                 case let .put(table, id, record, foreignKeys, _):
@@ -79,7 +116,8 @@ package struct CommitOracle: Sendable {
                     let version = (entries[table]?[id]?.version ?? 0) + 1
                     entries[table, default: [:]][id] = Entry(version: version, record: nil, foreignKeys: [])
                 case let .event(event):
-                    events.append(event)
+                    events.append(Event(position: UInt64(events.count + 1), sequence: sequence,
+                                        unitOfWorkId: batch.unitOfWorkId, event: event))
                 }
             }
         }
@@ -99,9 +137,10 @@ package struct CommitOracle: Sendable {
     }
 
     /// Checks a recovered engine against the oracle (I1-I6, I9). Returns the recovered L.
-    /// - Parameter events: the outbox events read back from the log, in order.
+    /// - Parameter events: the outbox events read back from the log by a separate scan
+    ///   (``StorageEngine/loggedEvents()``), in order; the engine's own event feed is read here.
     /// - Parameter files: the names in the store directory, for the orphan check (nil skips it).
-    package func check(_ engine: StorageEngine, events: [OutboxEvent], files: [String]?) throws -> UInt64 {
+    package func check(_ engine: StorageEngine, events: [StoredEvent], files: [String]?) throws -> UInt64 {
         let last = engine.lastSequence
         // I1 and I2: the recovered commits are exactly 1...L with max acked <= L <= max issued.
         guard last >= maxAcknowledged else {
@@ -149,6 +188,18 @@ package struct CommitOracle: Sendable {
         guard try engine.statistics().liveRecords == live else {
             throw Violation(invariant: "I4", message: "the store counts \(try engine.statistics().liveRecords) live records, the model \(live)")
         }
+        // The table scans: live ids per table, and the tables that have any.
+        let liveIds = model.entries.mapValues { entries in entries.compactMap { $0.value.record == nil ? nil : $0.key }.sorted() }
+        let liveTables = liveIds.filter { !$0.value.isEmpty }.keys.sorted()
+        guard try engine.tables() == liveTables else {
+            throw Violation(invariant: "I4", message: "tables() is \(try engine.tables()), the model's tables with live records \(liveTables)")
+        }
+        for table in Set(universe.keys).union(model.entries.keys) {
+            let expected = liveIds[table] ?? []
+            guard try engine.ids(table: table) == expected, try engine.liveRecordCount(table: table) == expected.count else {
+                throw Violation(invariant: "I4", message: "ids(table: \(table)) is \(try engine.ids(table: table)), expected \(expected)")
+            }
+        }
         // The whole index, not only the keys the workload names: every key with its version
         // and liveness (tombstones included), and the complete foreign-key map.
         let index = try engine.readIndex { $0 }
@@ -177,10 +228,8 @@ package struct CommitOracle: Sendable {
         guard index.foreign == expectedForeign else {
             throw Violation(invariant: "I4", message: "the foreign-key index differs from the model's")
         }
-        // I5: the outbox holds exactly the events of commits 1...L, once each, in order.
-        guard events == model.events else {
-            throw Violation(invariant: "I5", message: "\(events.count) events recovered, \(model.events.count) expected (or out of order)")
-        }
+        if let wrongReceipt { throw Violation(invariant: "I5", message: wrongReceipt) }
+        try checkEvents(engine, logged: events, expected: model.events, last: last)
         // I6: the index equals a rebuild from the log.
         let report = try engine.verify()
         guard report.isHealthy else {
@@ -198,14 +247,56 @@ package struct CommitOracle: Sendable {
     }
 }
 
+extension CommitOracle {
+    /// I5: the outbox holds exactly the events of commits 1...L, each once, in commit order then
+    /// batch order, at positions 1, 2, 3 ... with no gap, each with its content, commit sequence
+    /// and unit of work, and nothing of a commit that was not recovered. An in-flight commit is
+    /// in 1...L or not, so its events are all there or none is. Checked twice: in the log as a
+    /// separate scan reads it (`logged`), and in the engine's event feed and its paging.
+    func checkEvents(_ engine: StorageEngine, logged: [StoredEvent], expected: [Model.Event], last: UInt64) throws {
+        let found = logged.map { Model.Event(position: $0.position, sequence: $0.sequence, unitOfWorkId: $0.unitOfWorkId, event: $0.event) }
+        if found != expected {
+            let index = zip(found, expected).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(found.count, expected.count)
+            throw Violation(invariant: "I5", message: "the log holds \(found.count) events, commits 1...\(last) imply \(expected.count); "
+                + "first difference at index \(index): found \(index < found.count ? "\(found[index])" : "nothing"), "
+                + "expected \(index < expected.count ? "\(expected[index])" : "nothing")")
+        }
+        let feed = try engine.events(after: 0, limit: Int.max)
+        guard feed == logged else {
+            throw Violation(invariant: "I5", message: "events(after: 0) returns \(feed.count) events that differ from the \(logged.count) in the log")
+        }
+        guard engine.lastEventPosition == UInt64(expected.count) else {
+            throw Violation(invariant: "I5", message: "lastEventPosition is \(engine.lastEventPosition), the log holds \(expected.count) events")
+        }
+        // Pages of three cross commit boundaries (a commit has 0-2 events in the workload). Only
+        // the start and the last 30 events are paged, where the recovered and in-flight commits
+        // are: paging a long log three events at a time would slow the SIGKILL class down.
+        for start in Set([0, max(0, feed.count - 30)]) {
+            var paged: [StoredEvent] = []
+            while paged.count < 30 {
+                let page = try engine.events(after: paged.last?.position ?? UInt64(start), limit: 3)
+                guard !page.isEmpty, page.count <= 3 else { break }
+                paged += page
+            }
+            let expected = feed.dropFirst(start).prefix(paged.count)
+            guard paged.elementsEqual(expected), paged.count == min(30, feed.count - start) else {
+                throw Violation(invariant: "I5", message: "paging by three after position \(start) returns \(paged.count) events that differ from events(after: 0)")
+            }
+        }
+    }
+}
+
 extension StorageEngine {
-    /// The outbox events of the log, in commit order, read back frame by frame (read-only).
-    package func loggedEvents() throws(StoreError) -> [OutboxEvent] {
-        var events: [OutboxEvent] = []
+    /// The outbox events of the log, in position order, read back frame by frame by a
+    /// read-only recovery of the files: independent of the engine's event index.
+    package func loggedEvents() throws(StoreError) -> [StoredEvent] {
+        var events: [StoredEvent] = []
         let recovery = Recovery(directory: path, fileSystem: fileSystem, readOnly: true, logger: logger)
         let log = try recovery.run { frame, _ in
-            for operation in frame.payload.operations {
-                if case let .event(event) = operation { events.append(event) }
+            for case let .event(event, position) in frame.payload.operations {
+                events.append(StoredEvent(position: position, sequence: frame.header.sequence,
+                                          unitOfWorkId: frame.payload.unitOfWorkId,
+                                          committedAt: frame.payload.commitTimestamp, event: event))
             }
         }
         for handle in log.handles.values { try? handle.close() }

@@ -17,7 +17,7 @@ struct FormatTests {
 
     @Test func payloadRoundTrip() throws {
         let batch = sampleBatch()
-        let (bytes, encoded) = CommitPayload.encode(batch, versions: [3, 9, 1], commitTimestamp: 1_234_567)
+        let (bytes, encoded) = CommitPayload.encode(batch, versions: [3, 9, 1], firstEventPosition: 41, commitTimestamp: 1_234_567)
         let decoded = try bytes.withUnsafeBytes { try CommitPayload.decode($0) }
         #expect(decoded == encoded)
         #expect(decoded.unitOfWorkId == "uow-7")
@@ -31,15 +31,17 @@ struct FormatTests {
         #expect(keys.count == 3)
         #expect(Array(bytes[record]) == Array(repeating: 7, count: 300))
         #expect(decoded.operations[1] == .delete(table: "SalesOrder", id: "SO-0", version: 9))
-        guard case let .event(event) = decoded.operations[3] else {
+        guard case let .event(event, position) = decoded.operations[3] else {
             Issue.record("last operation is not an event")
             return
         }
         #expect(event.occurredAt == -5 && event.payload == [1, 2, 3])
+        #expect(position == 41)
+        #expect(decoded.firstEventPosition == 41 && decoded.eventCount == 1)
     }
 
     @Test func payloadDecoderRejectsTrailingBytesAndUnknownTags() {
-        let (bytes, _) = CommitPayload.encode(sampleBatch(), versions: [1, 1, 1], commitTimestamp: 0)
+        let (bytes, _) = CommitPayload.encode(sampleBatch(), versions: [1, 1, 1], firstEventPosition: 1, commitTimestamp: 0)
         #expect(throws: ByteReader.Failure.self) { try (bytes + [0]).withUnsafeBytes { try CommitPayload.decode($0) } }
         var unknownTag = bytes
         // The first tag follows the id string (1 + 5 bytes), the timestamp (8) and the count (1).
@@ -51,7 +53,7 @@ struct FormatTests {
     }
 
     @Test func payloadDecoderSurvivesRandomDamage() {
-        let (bytes, _) = CommitPayload.encode(sampleBatch(), versions: [1, 1, 1], commitTimestamp: 0)
+        let (bytes, _) = CommitPayload.encode(sampleBatch(), versions: [1, 1, 1], firstEventPosition: 1, commitTimestamp: 0)
         var random = SplitMix64(seed: 11)
         for _ in 0..<5000 {
             var damaged = bytes
@@ -61,6 +63,73 @@ struct FormatTests {
             // Must either decode or throw; never trap or allocate without bound.
             _ = try? damaged.withUnsafeBytes { try CommitPayload.decode($0) }
         }
+    }
+
+    @Test func eventPositionsRunOnFromTheFirstAcrossOtherOperations() throws {
+        var batch = WriteBatch(unitOfWorkId: "uow")
+        let event = OutboxEvent(id: "e", type: "T", aggregateTable: "A", aggregateId: "x", occurredAt: 0, payload: [])
+        batch.append(event)
+        batch.put(table: "A", id: "x", record: [1])
+        batch.append(event)
+        batch.delete(table: "A", id: "y")
+        batch.append(event)
+        let (bytes, encoded) = CommitPayload.encode(batch, versions: [1, 1], firstEventPosition: 10, commitTimestamp: 0)
+        let decoded = try bytes.withUnsafeBytes { try CommitPayload.decode($0) }
+        #expect(decoded == encoded)
+        var positions: [UInt64] = []
+        for case let .event(_, position) in decoded.operations { positions.append(position) }
+        #expect(positions == [10, 11, 12])
+        #expect(decoded.firstEventPosition == 10 && decoded.eventCount == 3)
+        // Without events there is no first position, whatever the writer passed.
+        var none = WriteBatch(unitOfWorkId: "uow")
+        none.put(table: "A", id: "x", record: [1])
+        let (noEvents, _) = CommitPayload.encode(none, versions: [1], firstEventPosition: 99, commitTimestamp: 0)
+        let plain = try noEvents.withUnsafeBytes { try CommitPayload.decode($0) }
+        #expect(plain.firstEventPosition == nil && plain.eventCount == 0)
+    }
+
+    /// Within one payload the decoder accepts only consecutive positions from 1 up, and never
+    /// traps on a position at the top of the range.
+    @Test(arguments: [
+        ([5, 6, 7], true), ([1], true), ([UInt64.max], true),
+        ([0], false), ([0, 1], false), ([5, 7], false), ([5, 5], false), ([6, 5], false),
+        ([UInt64.max, 0], false), ([UInt64.max, UInt64.max], false),
+    ] as [([UInt64], Bool)])
+    func eventPositionsWithinAPayloadMustBeConsecutiveFromOneUp(positions: [UInt64], valid: Bool) throws {
+        var writer = ByteWriter()
+        writer.writeString("uow")
+        writer.writeInt64(0)
+        writer.writeVarint(UInt64(positions.count))
+        for position in positions {
+            writer.writeUInt8(Format.OperationTag.event.rawValue)
+            writer.writeVarint(position)
+            for name in ["e", "T", "A", "x"] { writer.writeString(name) }
+            writer.writeInt64(0)
+            writer.writeLengthPrefixed([])
+        }
+        let decoded = try? writer.bytes.withUnsafeBytes { try CommitPayload.decode($0) }
+        #expect((decoded != nil) == valid)
+        if let decoded { #expect(decoded.firstEventPosition == positions.first && decoded.eventCount == positions.count) }
+    }
+
+    /// Version 2 added the event position; a version-1 store is refused, not misread.
+    @Test func aVersion1SegmentHeaderOrManifestIsAnUnsupportedFormat() throws {
+        #expect(Format.version == 2)
+        var header = SegmentHeader(segmentId: 1, salt: 2, baseSequence: 1).encoded()
+        header[4] = 1
+        let headerCRC = header.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[..<Format.segmentHeaderCRCOffset])) }
+        withUnsafeBytes(of: CRC32C.mask(headerCRC).littleEndian) { for index in 0..<4 { header[Format.segmentHeaderCRCOffset + index] = $0[index] } }
+        let headerError = #expect(throws: StoreError.self) { try SegmentHeader.decode(header, path: "x") }
+        #expect(headerError?.code == .unsupportedFormat)
+
+        var manifest = Manifest(salt: 2, createdAt: 0, segments: [
+            .init(id: 1, baseSequence: 1, sealedLength: Format.activeSegmentLength, lastSequence: 0),
+        ]).encoded()
+        manifest[4] = 1
+        let manifestCRC = CRC32C.checksum(Array(manifest.dropLast(4)))
+        withUnsafeBytes(of: CRC32C.mask(manifestCRC).littleEndian) { for index in 0..<4 { manifest[manifest.count - 4 + index] = $0[index] } }
+        let manifestError = #expect(throws: StoreError.self) { try Manifest.decode(manifest, path: "m") }
+        #expect(manifestError?.code == .unsupportedFormat)
     }
 
     @Test func varintRoundTripAtEveryWidth() throws {

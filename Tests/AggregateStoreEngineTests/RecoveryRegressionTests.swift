@@ -83,12 +83,52 @@ struct RecoveryRegressionTests {
         let manifest = try Manifest.decode(try fileBytes(directory.path("MANIFEST")), path: "MANIFEST")
         var batch = WriteBatch(unitOfWorkId: "hostile")
         batch.put(table: "SalesOrder", id: "SO-1", record: [1])
-        let (payload, _) = CommitPayload.encode(batch, versions: [UInt64.max], commitTimestamp: 0)
+        let (payload, _) = CommitPayload.encode(batch, versions: [UInt64.max], firstEventPosition: 1, commitTimestamp: 0)
         let size = fileSize(segmentPath(directory.path))
         try editFile(segmentPath(directory.path)) { $0 += Frame.encode(sequence: 2, payload: payload, salt: manifest.salt) }
         let error = #expect(throws: StoreError.self) { try openStore(directory.path) }
         #expect(error?.code == .corruption && error?.offset == UInt64(size))
         #expect(error?.message.contains("version") == true)
+    }
+
+    /// Like the version rule: a frame that verifies but leaves a gap in the outbox or repeats a
+    /// position is corruption at its offset, in the middle of the log as at its end, never a
+    /// torn tail. Position 2 is the control: the same frame with the right position opens.
+    @Test(arguments: [UInt64(1), 2, 3, 100], [false, true])
+    func aVerifyingFrameThatBreaksTheEventPositionSequenceIsCorruption(firstPosition: UInt64, inTheMiddle: Bool) throws {
+        let directory = TemporaryDirectory()
+        let engine = try openStore(directory.path)
+        try engine.commit(orderBatch(1))  // its event takes position 1
+        try engine.close()
+        let manifest = try Manifest.decode(try fileBytes(directory.path("MANIFEST")), path: "MANIFEST")
+        var hostile = WriteBatch(unitOfWorkId: "hostile")
+        hostile.put(table: "SalesOrder", id: "SO-2", record: [1])
+        hostile.append(OutboxEvent(id: "ev-h", type: "T", aggregateTable: "SalesOrder", aggregateId: "SO-2", occurredAt: 0, payload: []))
+        hostile.append(OutboxEvent(id: "ev-i", type: "T", aggregateTable: "SalesOrder", aggregateId: "SO-2", occurredAt: 0, payload: []))
+        let (payload, _) = CommitPayload.encode(hostile, versions: [1], firstEventPosition: firstPosition, commitTimestamp: 0)
+        var frames = Frame.encode(sequence: 2, payload: payload, salt: manifest.salt)
+        if inTheMiddle {
+            var later = WriteBatch(unitOfWorkId: "later")
+            later.put(table: "SalesOrder", id: "SO-3", record: [2])
+            let (laterPayload, _) = CommitPayload.encode(later, versions: [1], firstEventPosition: 1, commitTimestamp: 0)
+            frames += Frame.encode(sequence: 3, payload: laterPayload, salt: manifest.salt)
+        }
+        let size = fileSize(segmentPath(directory.path))
+        try editFile(segmentPath(directory.path)) { $0 += frames }
+        guard firstPosition != 2 else {
+            let reopened = try openStore(directory.path)
+            #expect(reopened.lastEventPosition == 3 && reopened.lastSequence == (inTheMiddle ? 3 : 2))
+            #expect(try reopened.events(after: 1, limit: 5).map(\.event.id) == ["ev-h", "ev-i"])
+            try reopened.close()
+            return
+        }
+        for readOnly in [true, false] {
+            let error = #expect(throws: StoreError.self) { try openStore(directory.path, readOnly: readOnly) }
+            #expect(error?.code == .corruption && error?.offset == UInt64(size), "\(String(describing: error))")
+            #expect(error?.path == segmentPath(directory.path))
+            #expect(error?.message.contains("event position") == true, "\(String(describing: error))")
+        }
+        #expect(fileSize(segmentPath(directory.path)) == size + frames.count, "nothing is cut")
     }
 
     @Test func aCompressedFrameClaimingAnImpossibleExpansionIsRejectedBeforeAllocating() {

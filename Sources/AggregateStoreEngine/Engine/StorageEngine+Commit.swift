@@ -9,7 +9,11 @@ extension StorageEngine {
     /// one `pwrite` and, with ``Durability/synchronous``, `fdatasync`ed; only then is it
     /// acknowledged and applied to the indexes.
     ///
-    /// - Returns: The commit's sequence number and the versions assigned to its puts and deletes.
+    /// Each event gets the next outbox position, in batch order. A commit that is rejected, or
+    /// whose write or fsync fails, consumes neither a sequence number nor a position.
+    ///
+    /// - Returns: The commit's sequence number, the versions assigned to its puts and deletes,
+    ///   and the positions assigned to its events.
     /// - Throws: ``StoreError/Code/invalidArgument`` or ``StoreError/Code/recordTooLarge`` for a
     ///   bad batch, ``StoreError/Code/duplicate`` or ``StoreError/Code/conflict`` when an
     ///   expectation fails (nothing is written in any of these cases);
@@ -27,8 +31,11 @@ extension StorageEngine {
             }
             let versions = try assignVersions(batch)
             let sequence = writer.nextSequence
+            let firstEventPosition = writer.nextEventPosition
             let timestamp = configuration.determinism?.time ?? currentMicroseconds()
-            let (payloadBytes, payload) = CommitPayload.encode(batch, versions: versions, commitTimestamp: timestamp)
+            let (payloadBytes, payload) = CommitPayload.encode(batch, versions: versions, firstEventPosition: firstEventPosition,
+                                                               commitTimestamp: timestamp)
+            let eventPositions = firstEventPosition..<firstEventPosition + UInt64(payload.eventCount)
             guard payloadBytes.count <= configuration.effectiveMaximumBatchSize else {
                 throw StoreError(.recordTooLarge, "the batch encodes to \(payloadBytes.count) bytes; the maximum is \(configuration.effectiveMaximumBatchSize)")
             }
@@ -42,6 +49,7 @@ extension StorageEngine {
             writer.activeEnd += UInt64(frame.count)
             writer.framesInActive += 1
             writer.nextSequence += 1
+            writer.nextEventPosition = eventPositions.upperBound
 
             let address = FrameAddress(segment: UInt32(writer.activeId), offset: offset)
             let storedLength = frame.count - Format.frameHeaderLength
@@ -49,11 +57,12 @@ extension StorageEngine {
                                      uncompressedLength: payloadBytes.count, maskedFrameCRC: 0)
             state.withLock { state in
                 state.index.apply(payload, sequence: sequence, frame: address, storedLength: storedLength)
+                state.events.apply(payload, sequence: sequence, frame: address, storedLength: storedLength)
                 state.counters.add(header, payload)
                 state.lastSequence = sequence
             }
             cache.insert(payloadBytes, for: address)
-            return CommitReceipt(sequence: sequence, versions: versions)
+            return CommitReceipt(sequence: sequence, versions: versions, eventPositions: eventPositions)
         }
     }
 

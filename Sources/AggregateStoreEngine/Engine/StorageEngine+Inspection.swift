@@ -90,9 +90,9 @@ extension StorageEngine {
             tables: tables)
     }
 
-    /// Re-reads every frame of the store, checking every CRC, length and sequence number, and
-    /// compares the indexes with ones rebuilt from the log. Never modifies the store; commits
-    /// wait while it runs.
+    /// Re-reads every frame of the store, checking every CRC, length, sequence number, version
+    /// and event position, and compares the indexes (the event index included) with ones
+    /// rebuilt from the log. Never modifies the store; commits wait while it runs.
     ///
     /// - Returns: A report whose ``VerificationReport/problems`` is empty when the store is healthy.
     public func verify() throws(StoreError) -> VerificationReport {
@@ -118,9 +118,12 @@ extension StorageEngine {
             for name in log.report.leftoverFiles {
                 report.problems.append(StoreError(.corruption, "leftover file not referenced by the manifest", path: joinPath(path, name)))
             }
-            let (index, counters, lastSequence) = state.withLock { ($0.index, $0.counters, $0.lastSequence) }
+            let (index, events, counters, lastSequence) = state.withLock { ($0.index, $0.events, $0.counters, $0.lastSequence) }
             if log.index != index {
                 report.problems.append(StoreError(.corruption, "the in-memory index differs from one rebuilt from the log", path: path))
+            }
+            if log.events != events || writer.nextEventPosition != events.nextPosition {
+                report.problems.append(StoreError(.corruption, "the in-memory event index (last position \(events.lastPosition), next \(writer.nextEventPosition)) differs from one rebuilt from the log (last position \(log.events.lastPosition))", path: path))
             }
             if log.counters != counters || log.report.lastSequence != lastSequence {
                 report.problems.append(StoreError(.corruption, "the log holds \(log.counters.frames) frames up to sequence \(log.report.lastSequence); the store believes \(counters.frames) up to \(lastSequence)", path: path))

@@ -42,6 +42,26 @@ extension StorageEngine {
         try records(table: table, ids: ids(table: table, field: field, value: value))
     }
 
+    /// The ids of the live records of `table`, sorted: a scan of the table through the primary
+    /// index (deleted records are left out).
+    /// - Throws: ``StoreError/Code/closed``.
+    public func ids(table: String) throws(StoreError) -> [String] {
+        try readIndex { $0.liveIds(table: table) }
+    }
+
+    /// The tables that hold at least one live record, sorted.
+    /// - Throws: ``StoreError/Code/closed``.
+    public func tables() throws(StoreError) -> [String] {
+        try readIndex { $0.liveTables() }
+    }
+
+    /// The number of live records of `table` (0 for a table never written or whose records are
+    /// all deleted). Kept by the index, so it costs one dictionary lookup.
+    /// - Throws: ``StoreError/Code/closed``.
+    public func liveRecordCount(table: String) throws(StoreError) -> Int {
+        try readIndex { $0.liveCountByTable[table] ?? 0 }
+    }
+
     /// The latest version of a key, tombstones included (0 if never written), and whether it is live.
     public func version(table: String, id: String) throws(StoreError) -> (version: UInt64, isLive: Bool) {
         try readIndex { index in
@@ -71,32 +91,37 @@ extension StorageEngine {
 
     /// The uncompressed payload of the frame at `location`, from the cache or from disk.
     package func framePayload(_ location: RecordLocation) throws(StoreError) -> [UInt8] {
-        let address = location.frame
+        try framePayload(at: location.frame, storedLength: location.storedLength)
+    }
+
+    /// The uncompressed payload of the frame at `address`, whose stored payload has
+    /// `storedLength` bytes, from the cache or from disk (one `pread`, CRCs verified).
+    package func framePayload(at address: FrameAddress, storedLength: UInt32) throws(StoreError) -> [UInt8] {
         if let cached = cache.payload(for: address) { return cached }
-        let frameLength = Format.frameHeaderLength + Int(location.storedLength)
-        let path = segmentPath(location.segment)
+        let frameLength = Format.frameHeaderLength + Int(storedLength)
+        let path = segmentPath(address.segment)
         // The pread happens under the segments lock so that close() cannot release the
         // descriptor (and the kernel reuse its number) while it is being read.
         let bytes = try segments.withLock { handles throws(StoreError) -> [UInt8] in
-            guard let handle = handles[location.segment] else { throw StoreError(.closed, "the store is closed") }
-            return try handle.read(at: location.frameOffset, count: frameLength)
+            guard let handle = handles[address.segment] else { throw StoreError(.closed, "the store is closed") }
+            return try handle.read(at: address.offset, count: frameLength)
         }
         guard bytes.count == frameLength else {
-            throw .corruption("frame is cut short (\(bytes.count) of \(frameLength) bytes)", path: path, offset: location.frameOffset)
+            throw .corruption("frame is cut short (\(bytes.count) of \(frameLength) bytes)", path: path, offset: address.offset)
         }
         let payload = try bytes.withUnsafeBytesTyped { buffer throws(StoreError) -> [UInt8] in
             let headerBytes = UnsafeRawBufferPointer(rebasing: buffer[..<Format.frameHeaderLength])
-            guard case let .success(header) = Frame.parseHeader(headerBytes), header.storedLength == Int(location.storedLength) else {
-                throw .corruption("frame header no longer verifies", path: path, offset: location.frameOffset)
+            guard case let .success(header) = Frame.parseHeader(headerBytes), header.storedLength == Int(storedLength) else {
+                throw .corruption("frame header no longer verifies", path: path, offset: address.offset)
             }
             let stored = UnsafeRawBufferPointer(rebasing: buffer[Format.frameHeaderLength...])
             guard Frame.verify(header, headerBytes: headerBytes, stored: stored, salt: salt) else {
-                throw .corruption("frame CRC mismatch on read", path: path, offset: location.frameOffset)
+                throw .corruption("frame CRC mismatch on read", path: path, offset: address.offset)
             }
             do throws(StoreError) {
                 return try Frame.payload(of: header, stored: stored)
             } catch {
-                throw .corruption("frame does not decompress: \(error.message)", path: path, offset: location.frameOffset)
+                throw .corruption("frame does not decompress: \(error.message)", path: path, offset: address.offset)
             }
         }
         cache.insert(payload, for: address)

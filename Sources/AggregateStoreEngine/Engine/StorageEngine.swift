@@ -23,6 +23,11 @@ package import Synchronization
 /// - ``record(table:id:)``
 /// - ``records(table:ids:)``
 /// - ``ids(table:field:value:)``
+/// - ``ids(table:)``
+/// - ``tables()``
+/// - ``liveRecordCount(table:)``
+/// - ``events(after:limit:)``
+/// - ``lastEventPosition``
 /// - ``statistics()``
 /// - ``verify()``
 /// - ``close()``
@@ -54,6 +59,9 @@ public final class StorageEngine: Sendable {
         package var activeEnd: UInt64
         package var framesInActive: Int
         package var nextSequence: UInt64
+        /// The outbox position the next event gets; advanced, like ``nextSequence``, only once
+        /// the frame holding the events is durable.
+        package var nextEventPosition: UInt64
         /// Set by a failed fsync (or a write that could not be undone): writes stop until reopen.
         package var failure: StoreError?
         package var isClosed = false
@@ -62,6 +70,7 @@ public final class StorageEngine: Sendable {
     /// What readers see, guarded by the index lock (held briefly).
     package struct ReadState: Sendable {
         package var index: KeyIndex
+        package var events: EventIndex
         package var counters: LogCounters
         package var lastSequence: UInt64
         package var isClosed = false
@@ -154,8 +163,9 @@ public final class StorageEngine: Sendable {
         let active = log.manifest.segments.last!
         writer = Mutex(WriterState(manifest: log.manifest, activeHandle: log.handles[active.id]!, activeId: active.id,
                                    activeEnd: log.activeEnd, framesInActive: log.framesInActive,
-                                   nextSequence: log.nextSequence))
-        state = Mutex(ReadState(index: log.index, counters: log.counters, lastSequence: log.nextSequence - 1))
+                                   nextSequence: log.nextSequence, nextEventPosition: log.events.nextPosition))
+        state = Mutex(ReadState(index: log.index, events: log.events, counters: log.counters,
+                                lastSequence: log.nextSequence - 1))
         var handles: [UInt32: any FileHandle] = [:]
         for (id, handle) in log.handles { handles[UInt32(id)] = handle }
         segments = Mutex(handles)

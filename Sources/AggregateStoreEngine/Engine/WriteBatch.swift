@@ -26,6 +26,8 @@ public enum VersionExpectation: Sendable, Hashable {
 }
 
 /// An event of the transactional outbox, written in the same frame as the state it describes.
+/// The engine gives it a position when it commits; ``StorageEngine/events(after:limit:)``
+/// reads it back as a ``StoredEvent``.
 public struct OutboxEvent: Sendable, Hashable {
     /// A unique id chosen by the producer; consumers deduplicate on it.
     public var id: String
@@ -108,6 +110,10 @@ public struct CommitReceipt: Sendable, Hashable {
     public var sequence: UInt64
     /// The version assigned to each put and delete, in the batch's order.
     public var versions: [UInt64]
+    /// The outbox positions assigned to the commit's events, in the batch's order: dense from
+    /// 1 over the whole log, so the next commit with events starts at ``eventPositions``'s
+    /// upper bound. Empty, at the next position, when the commit has no events.
+    public var eventPositions: Range<UInt64>
 }
 
 /// A record as read back: its bytes and where it stands.

@@ -7,8 +7,8 @@ package struct CommitPayload: Sendable, Equatable {
         case put(table: String, id: String, version: UInt64, foreignKeys: [ForeignKey], record: Range<Int>)
         /// A delete (tombstone).
         case delete(table: String, id: String, version: UInt64)
-        /// An outbox event.
-        case event(OutboxEvent)
+        /// An outbox event at its outbox position (dense from 1 over the whole log).
+        case event(OutboxEvent, position: UInt64)
     }
 
     /// The unit of work that committed.
@@ -18,11 +18,25 @@ package struct CommitPayload: Sendable, Equatable {
     /// The operations in batch order.
     package var operations: [Operation]
 
-    /// Encodes a batch whose versions have been assigned (`versions` holds one per put or
-    /// delete, in order). Returns the payload and its decoded form, whose record ranges point
-    /// into the returned bytes, so the writer never decodes what it just encoded.
+    /// The number of outbox events.
+    package var eventCount: Int {
+        operations.reduce(0) { count, operation in
+            if case .event = operation { count + 1 } else { count }
+        }
+    }
+
+    /// The position of the first event, or nil when the commit has none.
+    package var firstEventPosition: UInt64? {
+        for case let .event(_, position) in operations { return position }
+        return nil
+    }
+
+    /// Encodes a batch whose versions and event positions have been assigned (`versions` holds
+    /// one per put or delete, in order; the events get `firstEventPosition`, then one more
+    /// each, in batch order). Returns the payload and its decoded form, whose record ranges
+    /// point into the returned bytes, so the writer never decodes what it just encoded.
     package static func encode(
-        _ batch: WriteBatch, versions: [UInt64], commitTimestamp: Int64
+        _ batch: WriteBatch, versions: [UInt64], firstEventPosition: UInt64, commitTimestamp: Int64
     ) -> (bytes: [UInt8], payload: CommitPayload) {
         var writer = ByteWriter(capacity: estimatedSize(of: batch))
         var operations: [Operation] = []
@@ -31,6 +45,7 @@ package struct CommitPayload: Sendable, Equatable {
         writer.writeInt64(commitTimestamp)
         writer.writeVarint(UInt64(batch.operations.count))
         var nextVersion = versions.makeIterator()
+        var nextPosition = firstEventPosition
         for operation in batch.operations {
             switch operation {
             case let .put(table, id, record, foreignKeys, _):
@@ -56,13 +71,18 @@ package struct CommitPayload: Sendable, Equatable {
                 operations.append(.delete(table: table, id: id, version: version))
             case let .event(event):
                 writer.writeUInt8(Format.OperationTag.event.rawValue)
+                writer.writeVarint(nextPosition)
                 writer.writeString(event.id)
                 writer.writeString(event.type)
                 writer.writeString(event.aggregateTable)
                 writer.writeString(event.aggregateId)
                 writer.writeInt64(event.occurredAt)
                 writer.writeLengthPrefixed(event.payload)
-                operations.append(.event(event))
+                operations.append(.event(event, position: nextPosition))
+                // Wrapping only past the last event of a payload whose positions end at
+                // UInt64.max, which the decoder accepts and the fuzzers re-encode; no engine
+                // ever gets near it.
+                nextPosition &+= 1
             }
         }
         let payload = CommitPayload(unitOfWorkId: batch.unitOfWorkId, commitTimestamp: commitTimestamp, operations: operations)
@@ -87,8 +107,10 @@ package struct CommitPayload: Sendable, Equatable {
         return size
     }
 
-    /// Decodes a payload, rejecting unknown tags, over-long names, lengths past the end and
-    /// trailing bytes. Never traps on hostile input.
+    /// Decodes a payload, rejecting unknown tags, over-long names, lengths past the end,
+    /// trailing bytes, and event positions that are 0 or not consecutive within the payload.
+    /// Never traps on hostile input. Whether the first position follows the events of earlier
+    /// frames is recovery's check (``EventIndex/positionViolation(in:)``).
     package static func decode(_ bytes: UnsafeRawBufferPointer) throws(ByteReader.Failure) -> CommitPayload {
         var reader = ByteReader(bytes)
         let unitOfWorkId = try readName(&reader, "unit-of-work id")
@@ -103,6 +125,7 @@ package struct CommitPayload: Sendable, Equatable {
         // Reserve only a little up front: an operation is far larger in memory than its 4 bytes
         // on disk, so trusting the count could reserve 20 times the payload before a byte is read.
         operations.reserveCapacity(Int(min(count, 256)))
+        var previousPosition: UInt64?
         for _ in 0..<count {
             let tagOffset = reader.offset
             switch Format.OperationTag(rawValue: try reader.readUInt8()) {
@@ -130,6 +153,18 @@ package struct CommitPayload: Sendable, Equatable {
                 let version = try reader.readVarint()
                 operations.append(.delete(table: table, id: id, version: version))
             case .event:
+                let positionOffset = reader.offset
+                let position = try reader.readVarint()
+                // Checked here because it needs nothing outside the payload; `previous < max`
+                // keeps the comparison free of overflow on hostile input.
+                if let previous = previousPosition {
+                    guard previous < UInt64.max, position == previous + 1 else {
+                        throw ByteReader.Failure(reason: "event position \(position) does not follow \(previous)", offset: positionOffset)
+                    }
+                } else if position == 0 {
+                    throw ByteReader.Failure(reason: "event position 0 (positions start at 1)", offset: positionOffset)
+                }
+                previousPosition = position
                 let id = try readName(&reader, "event id")
                 let type = try readName(&reader, "event type")
                 let table = try readName(&reader, "event aggregate table")
@@ -137,7 +172,8 @@ package struct CommitPayload: Sendable, Equatable {
                 let occurredAt = try reader.readInt64()
                 let body = try reader.readLengthPrefixed("event payload")
                 operations.append(.event(OutboxEvent(id: id, type: type, aggregateTable: table, aggregateId: aggregateId,
-                                                     occurredAt: occurredAt, payload: body)))
+                                                     occurredAt: occurredAt, payload: body),
+                                         position: position))
             case nil:
                 throw ByteReader.Failure(reason: "unknown operation tag", offset: tagOffset)
             }

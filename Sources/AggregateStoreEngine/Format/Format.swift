@@ -1,8 +1,9 @@
 /// Every constant of the on-disk format, in one place. `Docs/FORMAT.md` is the specification;
 /// a change here is a format change and bumps ``version``.
 package enum Format {
-    /// The format version written in segment headers and the manifest.
-    package static let version: UInt16 = 1
+    /// The format version written in segment headers and the manifest. Version 2 added the
+    /// event position to the event operation (`Docs/FORMAT.md`, the version table).
+    package static let version: UInt16 = 2
 
     // MARK: Store directory
 
@@ -38,7 +39,7 @@ package enum Format {
     package static let frameHeaderCRCOffset = 28
     /// Frame flag: the payload is LZ4 block-compressed.
     package static let frameFlagCompressed: UInt16 = 1 << 0
-    /// The flags a version-1 reader understands.
+    /// The flags this version's reader understands.
     package static let frameKnownFlags: UInt16 = frameFlagCompressed
     /// Upper bound on stored and uncompressed payload lengths, checked before allocating.
     package static let maximumPayloadLength = 1 << 30
@@ -56,6 +57,8 @@ package enum Format {
         case delete = 2
         case event = 3
     }
+    /// The outbox position of the first event of an empty store; positions are dense from here.
+    package static let firstEventPosition: UInt64 = 1
     /// Upper bound on the UTF-8 length of tables, ids, field names and event types.
     package static let maximumNameLength = 1024
 

@@ -10,6 +10,9 @@ package struct KeyIndex: Sendable, Equatable {
     package private(set) var foreign: [String: [String: [String: Set<String>]]] = [:]
     /// The number of live records.
     package private(set) var liveCount = 0
+    /// table → its number of live records; tables without one are absent. Kept up to date by
+    /// every write so that counting and listing tables never walks the keys.
+    package private(set) var liveCountByTable: [String: Int] = [:]
 
     package init() {}
 
@@ -27,9 +30,21 @@ package struct KeyIndex: Sendable, Equatable {
     /// The number of tables that have ever held a record.
     package var tableCount: Int { primary.count }
 
-    /// Live record counts per table.
+    /// Live record counts per table, for every table that has ever held a record (0 when
+    /// only tombstones are left).
     package func liveCounts() -> [String: Int] {
-        primary.mapValues { entries in entries.values.reduce(0) { $0 + ($1.isLive ? 1 : 0) } }
+        primary.mapValues { _ in 0 }.merging(liveCountByTable) { _, live in live }
+    }
+
+    /// The ids of the live records of `table`, sorted.
+    package func liveIds(table: String) -> [String] {
+        guard let entries = primary[table], liveCountByTable[table] != nil else { return [] }
+        return entries.compactMap { $0.value.isLive ? $0.key : nil }.sorted()
+    }
+
+    /// The tables with at least one live record, sorted.
+    package func liveTables() -> [String] {
+        liveCountByTable.keys.sorted()
     }
 
     /// Describes the first put or delete of `payload` whose version is not one more than its
@@ -77,10 +92,13 @@ package struct KeyIndex: Sendable, Equatable {
         let old = primary[table, default: [:]].updateValue(entry, forKey: id)
         if let old, old.isLive {
             liveCount -= 1
+            let remaining = liveCountByTable[table, default: 0] - 1
+            liveCountByTable[table] = remaining > 0 ? remaining : nil
             unindex(table: table, id: id, old.foreignKeys)
         }
         if entry.isLive {
             liveCount += 1
+            liveCountByTable[table, default: 0] += 1
             for key in entry.foreignKeys {
                 foreign[table, default: [:]][key.field, default: [:]][key.value, default: []].insert(id)
             }

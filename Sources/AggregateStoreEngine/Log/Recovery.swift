@@ -41,6 +41,8 @@ package struct RecoveredLog {
     package var handles: [UInt64: any FileHandle]
     /// The indexes rebuilt from the frames.
     package var index: KeyIndex
+    /// The event index rebuilt from the frames.
+    package var events: EventIndex
     /// Counts over the frames.
     package var counters: LogCounters
     /// The end of the last valid frame of the active segment.
@@ -192,8 +194,8 @@ package struct Recovery {
     /// Scans every listed segment in order and rebuilds the indexes.
     private func scan(_ manifest: Manifest, report: RecoveryReport,
                       visit: (SegmentScanner.ScannedFrame, UInt64) -> Void) throws(StoreError) -> RecoveredLog {
-        var log = RecoveredLog(manifest: manifest, handles: [:], index: KeyIndex(), counters: LogCounters(),
-                               activeEnd: 0, framesInActive: 0, nextSequence: 1, report: report)
+        var log = RecoveredLog(manifest: manifest, handles: [:], index: KeyIndex(), events: EventIndex(),
+                               counters: LogCounters(), activeEnd: 0, framesInActive: 0, nextSequence: 1, report: report)
         var success = false
         defer {
             if !success { for handle in log.handles.values { try? handle.close() } }
@@ -218,18 +220,27 @@ package struct Recovery {
             let isLast = position == manifest.segments.count - 1
             let scanner = SegmentScanner(handle: handle, salt: manifest.salt, header: header, isLast: isLast)
             let segment = UInt32(entry.id)
+            // Moved out of `log` while the scan extends them, so they stay uniquely referenced
+            // and are not copied once per segment.
             var index = log.index
+            var events = log.events
+            (log.index, log.events) = (KeyIndex(), EventIndex())
             var counters = log.counters
             let outcome = try scanner.scan { frame throws(StoreError) in
                 if let violation = index.versionViolation(in: frame.payload) {
                     throw .corruption("frame breaks the version sequence: \(violation)", path: segmentPath, offset: frame.offset)
                 }
-                index.apply(frame.payload, sequence: frame.header.sequence,
-                            frame: FrameAddress(segment: segment, offset: frame.offset), storedLength: frame.header.storedLength)
+                if let violation = events.positionViolation(in: frame.payload) {
+                    throw .corruption("frame breaks the event position sequence: \(violation)", path: segmentPath, offset: frame.offset)
+                }
+                let address = FrameAddress(segment: segment, offset: frame.offset)
+                index.apply(frame.payload, sequence: frame.header.sequence, frame: address, storedLength: frame.header.storedLength)
+                events.apply(frame.payload, sequence: frame.header.sequence, frame: address, storedLength: frame.header.storedLength)
                 counters.add(frame.header, frame.payload)
                 visit(frame, entry.id)
             }
             log.index = index
+            log.events = events
             log.counters = counters
             if !entry.isActive {
                 let size = try handle.size()

@@ -46,7 +46,8 @@ struct CrashSuiteImageTests {
     static var budget: Int { CrashSuite.longMode ? 100_000 : 10_000 }
 
     /// Runs the workload on a fresh simulated file system, snapshotting after every operation.
-    static func record(_ workload: Workload, configuration: EngineConfiguration) -> [RecordedPoint] {
+    /// A broken invariant of the live engine after the workload is recorded in `tally`.
+    static func record(_ workload: Workload, configuration: EngineConfiguration, tally: CrashTally? = nil) -> [RecordedPoint] {
         let fileSystem = SimulatedFileSystem()
         let oracle = Mutex(CommitOracle())
         let points = Mutex<[RecordedPoint]>([])
@@ -61,7 +62,7 @@ struct CrashSuiteImageTests {
                 let batch = crashWorkload.batch(number)
                 oracle.withLock { $0.issue(batch) }
                 let receipt = try engine.commit(batch)
-                oracle.withLock { $0.acknowledge(receipt.sequence) }
+                oracle.withLock { $0.acknowledge(receipt) }
                 // A crash right after the acknowledgement, before any further operation: an
                 // engine that acknowledged before its fsync would lose this commit here.
                 let point = RecordedPoint(image: fileSystem.copy(), oracle: oracle.withLock { $0 },
@@ -69,9 +70,12 @@ struct CrashSuiteImageTests {
                 points.withLock { $0.append(point) }
             }
             // The live engine must already match the model, not only a recovered one.
-            _ = try oracle.withLock { $0 }.check(engine, events: try engine.loggedEvents(), files: nil)
             fileSystem.onOperation = nil
+            _ = try oracle.withLock { $0 }.check(engine, events: try engine.loggedEvents(), files: nil)
             try engine.close()
+        } catch let violation as CommitOracle.Violation {
+            fileSystem.onOperation = nil
+            tally?.record(violation, replay: "crash image: workload '\(workload.name)', the live engine after the workload")
         } catch {
             // A disabled sync site can make the workload itself fail; the points so far still count.
             fileSystem.onOperation = nil
@@ -112,7 +116,7 @@ struct CrashSuiteImageTests {
     /// recovers and checks. Stops early after `stopAfter` anomalies.
     static func explore(_ workload: Workload, configuration: EngineConfiguration, tally: CrashTally,
                         budget: Int, stopAfter: Int = .max) {
-        let points = record(workload, configuration: configuration)
+        let points = record(workload, configuration: configuration, tally: tally)
         var random = SplitMix64(seed: workload.seed)
         let perPoint = max(1, budget / max(1, points.count))
         // The same image can be judged more strictly at a later point (more acknowledged), so

@@ -77,7 +77,7 @@ struct CrashSuiteSimulationTests {
                     let batch = workload.batch(number)
                     shared.withLock { $0.issue(batch) }
                     guard let receipt = try? engine.commit(batch) else { break }
-                    shared.withLock { $0.acknowledge(receipt.sequence) }
+                    shared.withLock { $0.acknowledge(receipt) }
                 }
                 oracle = shared.withLock { $0 }
                 // The live engine matches the model before anything crashes.

@@ -44,7 +44,7 @@ enum CrashSuite {
                     attempts.append(.failed(StoreError(.invalidArgument, "commit got sequence \(receipt.sequence), expected \(number)")))
                     break
                 }
-                oracle.acknowledge(receipt.sequence)
+                oracle.acknowledge(receipt)
                 attempts.append(.acknowledged(receipt.sequence))
             } catch {
                 precondition(error.code != .recordTooLarge && error.code != .invalidArgument, "the workload does not fit the store: \(error)")
