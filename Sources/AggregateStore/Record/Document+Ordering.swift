@@ -80,8 +80,8 @@ extension Document {
         compare(lhs, rhs) == .orderedAscending
     }
 
-    /// The kind's place in the total order.
-    private var orderRank: Int {
+    /// The kind's place in the total order; numbers share one.
+    var orderRank: Int {
         switch self {
         case .null: return 0
         case .bool: return 1
