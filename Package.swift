@@ -14,12 +14,15 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .library(name: "AggregateStore", targets: ["AggregateStore"]),
+        .library(name: "AggregateStoreMaintenance", targets: ["AggregateStoreMaintenance"]),
         .library(name: "AggregateStoreTestKit", targets: ["AggregateStoreTestKit"]),
         .executable(name: "aggstore", targets: ["AggregateStoreCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing", from: "1.7.0"),
     ],
     targets: [
         // liblz4 from the system (apt: liblz4-dev); see `make deps`.
@@ -39,10 +42,23 @@ let package = Package(
             ],
             swiftSettings: strict + [.define("ENABLE_SYSCALL_MOCKING", .when(configuration: .debug))]
         ),
-        // The public API for component developers (filled by the DataStore issue).
+        // The public API for component developers: aggregates, units of work, the DataStore and
+        // its query DSL, the outbox's EventEngine.
         .target(
             name: "AggregateStore",
-            dependencies: ["AggregateStoreEngine"],
+            dependencies: [
+                "AggregateStoreEngine",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
+            swiftSettings: strict
+        ),
+        // The raw escape hatch (scans, migrations, index rebuilds), kept out of the domain-facing
+        // module so that domain code cannot reach it by accident.
+        .target(
+            name: "AggregateStoreMaintenance",
+            dependencies: ["AggregateStore"],
             swiftSettings: strict
         ),
         // Test file systems and helpers, shared by the tests, the crash suite and benchmarks.
@@ -54,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "AggregateStoreCLI",
             dependencies: [
-                "AggregateStoreEngine",
+                "AggregateStore", "AggregateStoreEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -92,7 +108,13 @@ let package = Package(
         ),
         .testTarget(
             name: "AggregateStoreTests",
-            dependencies: ["AggregateStore", "AggregateStoreTestKit"],
+            dependencies: [
+                "AggregateStore", "AggregateStoreMaintenance", "AggregateStoreTestKit",
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "InMemoryTracing", package: "swift-distributed-tracing"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ],
             swiftSettings: strict
         ),
     ]

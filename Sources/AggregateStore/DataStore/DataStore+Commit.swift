@@ -1,0 +1,63 @@
+import Dispatch
+import Synchronization
+import Logging
+
+extension DataStore {
+    /// Whether the store has been closed.
+    var isClosed: Bool { engine.state.withLock { $0.isClosed } }
+
+    /// The participant's side of a unit of work's commit: prepare the staged writes and events
+    /// as one batch, persist it (the engine checks every expectation under its writer lock and
+    /// fsyncs before returning), then hand the events to the event engine.
+    func commit(_ transaction: Transaction) throws(StoreError) -> UnitOfWorkReceipt {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let logger = unitOfWorkLogger(transaction.id)
+        let batch: WriteBatch?
+        do {
+            batch = try transaction.prepare()
+        } catch {
+            logger.debug("unit of work cannot commit", metadata: ["error": "\(error)"])
+            throw error
+        }
+        guard let batch else {
+            transaction.finish(committed: true)
+            instruments.committed(transaction.id, nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - start))
+            logger.debug("unit of work committed; nothing to write")
+            let next = engine.lastEventPosition + 1
+            return UnitOfWorkReceipt(unitOfWorkId: transaction.id, sequence: nil, eventPositions: next..<next)
+        }
+        let receipt: CommitReceipt
+        do {
+            receipt = try engine.commit(batch)
+        } catch {
+            transaction.finish(committed: false)
+            if error.code == .conflict || error.code == .duplicate { instruments.conflicted(transaction.id) }
+            instruments.aborted(transaction.id, reason: "\(error.code)")
+            logger.info("unit of work failed to commit; nothing was written", metadata: ["error": "\(error)"])
+            throw error
+        }
+        transaction.finish(committed: true)
+        let elapsed = Int64(DispatchTime.now().uptimeNanoseconds - start)
+        instruments.committed(transaction.id, nanoseconds: elapsed)
+        logger.debug("unit of work committed", metadata: [
+            "aggstore.sequence": "\(receipt.sequence)",
+            "aggstore.writes": "\(receipt.versions.count)",
+            "aggstore.events": "\(receipt.eventPositions.count)",
+        ])
+        if !receipt.eventPositions.isEmpty { events.committed(through: receipt.eventPositions.upperBound - 1) }
+        return UnitOfWorkReceipt(unitOfWorkId: transaction.id, sequence: receipt.sequence, eventPositions: receipt.eventPositions)
+    }
+
+    /// Logs and counts an abort.
+    func didAbort(_ transaction: Transaction, reason: String) {
+        instruments.aborted(transaction.id, reason: reason)
+        unitOfWorkLogger(transaction.id).debug("unit of work aborted; nothing was written", metadata: ["reason": "\(reason)"])
+    }
+
+    /// The store's logger with the unit of work's id on every line.
+    func unitOfWorkLogger(_ id: String) -> Logger {
+        var logger = self.logger
+        logger[metadataKey: "uow.id"] = "\(id)"
+        return logger
+    }
+}

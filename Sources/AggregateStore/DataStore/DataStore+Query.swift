@@ -1,0 +1,99 @@
+extension DataStore {
+    /// A page of aggregates from a typed query.
+    public struct Page<Root: Aggregate>: Sendable {
+        /// The aggregates of the page, in the query's order.
+        public var items: [Root]
+        /// The cursor to pass to ``TypedQuery/after(_:)`` for the next page; nil on the last.
+        public var next: QueryCursor?
+    }
+
+    /// Runs a typed query in a unit of work: the unit of work's own staged writes included.
+    ///
+    /// The candidates come from the primary-key index when the query fixes the id
+    /// (`id = …`, `id in (…)`), from the foreign-key index when it fixes one of
+    /// `Root.foreignKeys`, and from a scan of the table otherwise; the whole predicate is then
+    /// evaluated on each candidate.
+    ///
+    /// ```swift
+    /// let page = try store.fetch(SalesOrder.query.filter(\.status == "open").limit(20), in: tx)
+    /// let next = try store.fetch(SalesOrder.query.filter(\.status == "open").limit(20).after(page.next), in: tx)
+    /// ```
+    public func fetch<Root: Aggregate>(_ query: TypedQuery<Root>, in context: borrowing TransactionContext) throws(StoreError) -> Page<Root> {
+        let transaction = try participate(context)
+        var untyped = query.query
+        untyped.projection = nil
+        let page = try run(untyped, foreignKeyFields: Set(Root.foreignKeys.map(\.name)), in: transaction)
+        var items: [Root] = []
+        items.reserveCapacity(page.rows.count)
+        for row in page.rows {
+            do {
+                items.append(try decoder.decode(Root.self, from: row.record))
+            } catch {
+                throw StoreError(error.code, "\(Root.table)/\(row.id) cannot be read as \(Root.self): \(error.message)")
+            }
+        }
+        return Page(items: items, next: page.next)
+    }
+
+    /// Runs an untyped query, such as one parsed from the text form, returning records as
+    /// documents (projected when the query says so).
+    ///
+    /// - Parameter foreignKeyFields: The fields of the table with a foreign-key index that the
+    ///   query may use; without them it is served by the primary-key index or a scan.
+    public func fetch(_ query: Query, foreignKeyFields: Set<String> = [], in context: borrowing TransactionContext) throws(StoreError) -> QueryPage {
+        let transaction = try participate(context)
+        return try run(query, foreignKeyFields: foreignKeyFields, in: transaction)
+    }
+
+    /// The number of aggregates a typed query's filter matches, ignoring order and paging.
+    public func count<Root: Aggregate>(_ query: TypedQuery<Root>, in context: borrowing TransactionContext) throws(StoreError) -> Int {
+        let transaction = try participate(context)
+        let candidates = try candidates(query.query, foreignKeyFields: Set(Root.foreignKeys.map(\.name)), in: transaction)
+        return query.query.count(in: candidates)
+    }
+
+    /// The number of records an untyped query's filter matches, ignoring order and paging.
+    public func count(_ query: Query, foreignKeyFields: Set<String> = [], in context: borrowing TransactionContext) throws(StoreError) -> Int {
+        let transaction = try participate(context)
+        return query.count(in: try candidates(query, foreignKeyFields: foreignKeyFields, in: transaction))
+    }
+
+    private func run(_ query: Query, foreignKeyFields: Set<String>, in transaction: Transaction) throws(StoreError) -> QueryPage {
+        let page = try query.apply(to: try candidates(query, foreignKeyFields: foreignKeyFields, in: transaction))
+        return page
+    }
+
+    /// The records that may match: from the chosen index or a scan, pre-filtered by the
+    /// predicate chunk by chunk so a scan holds only matches in memory, with the unit of
+    /// work's staged writes laid over them. Every record returned counts as read.
+    private func candidates(_ query: Query, foreignKeyFields: Set<String>, in transaction: Transaction) throws(StoreError) -> [(id: String, record: Document)] {
+        try checkTable(query.table)
+        let table = query.table
+        let ids: [String]
+        switch query.accessPath(foreignKeyFields: foreignKeyFields) {
+        case let .primaryKeys(keys): ids = keys
+        case let .foreignKey(field, value): ids = try engine.ids(table: table, field: field, value: value)
+        case .scan: ids = try engine.ids(table: table)
+        }
+        let staged = Dictionary(transaction.stagedWrites(table: table).map { ($0.id, $0.write) }, uniquingKeysWith: { $1 })
+        var result: [(id: String, record: Document)] = []
+        let chunkSize = 1024
+        var start = 0
+        while start < ids.count {
+            let chunk = ids[start..<min(start + chunkSize, ids.count)].filter { staged[$0] == nil }
+            start += chunkSize
+            for record in try engine.records(table: table, ids: chunk) {
+                let document = try Document(decoding: record.bytes)
+                guard query.predicate.matches(document) else { continue }
+                transaction.noteRead(AggregateKey(table: table, id: record.id), version: record.version)
+                result.append((record.id, document))
+            }
+        }
+        for (id, write) in staged {
+            guard case let .put(record, _, _) = write else { continue }
+            let document = try Document(decoding: record)
+            if query.predicate.matches(document) { result.append((id, document)) }
+        }
+        return result
+    }
+}

@@ -1,0 +1,213 @@
+import CoreMetrics
+import Logging
+import Synchronization
+
+/// Publishes the events of committed units of work, at least once, to in-process subscribers
+/// and external publishers, and serves the change feed.
+///
+/// Each subscriber has a durable cursor, kept in the store's log (table `_subscribers`): the
+/// position of the last event it has handled. Events after the cursor are delivered in
+/// position order, in batches; the cursor moves after each batch. A handler that throws is
+/// retried with backoff (``DeliveryPolicy``) and never stops the subscriber. After a crash,
+/// events past the cursor are delivered again, so handlers deduplicate on ``OutboxEvent/id``.
+///
+/// ```swift
+/// try store.events.subscribe("mailer") { event in
+///     if let placed = try event.decode(OrderPlaced.self) { try await mailer.confirm(placed) }
+/// }
+/// ```
+public final class EventEngine: Sendable {
+    /// The table of subscriber cursors: id is the subscriber's name, the record `{position}`.
+    static let cursorTable = "_subscribers"
+
+    private struct Subscriber: Sendable {
+        var cursor: UInt64
+        var task: Task<Void, Never>?
+    }
+
+    private let engine: StorageEngine
+    private let policy: DeliveryPolicy
+    private let logger: Logger
+    private let instruments: Instruments
+    let signal = CommitSignal()
+    private let progress = CommitSignal()
+    private let subscribers = Mutex<[String: Subscriber]>([:])
+    private let isRunning = Mutex(false)
+
+    init(engine: StorageEngine, configuration: DataStore.Configuration, logger: Logger, instruments: Instruments) {
+        self.engine = engine
+        self.policy = configuration.delivery
+        self.logger = logger
+        self.instruments = instruments
+    }
+
+    func start() { isRunning.withLock { $0 = true } }
+
+    /// Cancels every subscriber's task and ends the change feeds.
+    func stop() {
+        isRunning.withLock { $0 = false }
+        let tasks = subscribers.withLock { subscribers in subscribers.values.compactMap(\.task) }
+        for task in tasks { task.cancel() }
+        signal.stop()
+        progress.stop()
+    }
+
+    /// Called by the data store after a commit whose events end at `position`.
+    func committed(through position: UInt64) {
+        signal.signal()
+        updateLag()
+    }
+
+    /// Subscribes an in-process handler under a durable name, from its stored cursor (or the
+    /// beginning of the outbox for a new name). The handler gets one event at a time.
+    ///
+    /// - Throws: ``StoreError/Code/duplicate`` if `name` is already subscribed;
+    ///   ``StoreError/Code/invalidArgument`` for an empty or over-long name.
+    public func subscribe(_ name: String, _ handler: @escaping @Sendable (StoredEvent) async throws -> Void) throws(StoreError) {
+        try start(name) { events in
+            for event in events { try await handler(event) }
+        }
+    }
+
+    /// Registers a publisher to an external broker under a durable name; it gets batches.
+    public func register(_ publisher: some EventPublisher, as name: String) throws(StoreError) {
+        try start(name) { events in try await publisher.publish(events) }
+    }
+
+    /// Stops a subscriber; its cursor stays stored, and a later subscription under the same
+    /// name resumes after it.
+    public func unsubscribe(_ name: String) {
+        let task = subscribers.withLock { $0.removeValue(forKey: name)?.task }
+        task?.cancel()
+    }
+
+    /// The durable cursor of a subscriber: the position of the last event it has handled.
+    public func cursor(of name: String) throws(StoreError) -> UInt64 {
+        if let cursor = subscribers.withLock({ $0[name]?.cursor }) { return cursor }
+        return try storedCursor(name)
+    }
+
+    /// The change feed: every event after `position`, then new ones as they commit.
+    public func events(after position: UInt64) -> EventFeed {
+        EventFeed(engine: engine, signal: signal, position: position, batchSize: policy.batchSize)
+    }
+
+    /// Waits until subscriber `name` has handled every event up to `position`, or the store
+    /// stops.
+    public func waitForDelivery(to name: String, through position: UInt64) async {
+        while true {
+            let generation = progress.generation
+            let cursor = subscribers.withLock { $0[name]?.cursor }
+            guard let cursor, cursor < position, !progress.isStopped, !Task.isCancelled else { return }
+            await progress.wait(after: generation)
+        }
+    }
+
+    // MARK: - Delivery
+
+    private func start(_ name: String, deliver: @escaping @Sendable ([StoredEvent]) async throws -> Void) throws(StoreError) {
+        try checkName(name, "subscriber name")
+        let cursor = try storedCursor(name)
+        try subscribers.withLock { subscribers throws(StoreError) in
+            guard subscribers[name] == nil else { throw StoreError(.duplicate, "subscriber '\(name)' is already subscribed") }
+            subscribers[name] = Subscriber(cursor: cursor, task: nil)
+        }
+        let task = Task.detached { [self] in await self.run(name, from: cursor, deliver: deliver) }
+        subscribers.withLock { $0[name]?.task = task }
+        updateLag()
+    }
+
+    private func run(_ name: String, from start: UInt64, deliver: @Sendable ([StoredEvent]) async throws -> Void) async {
+        var cursor = start
+        let logger = self.logger.with("aggstore.subscriber", name)
+        while !Task.isCancelled {
+            let generation = signal.generation
+            let batch: [StoredEvent]
+            do {
+                batch = try engine.events(after: cursor, limit: policy.batchSize)
+            } catch {
+                if error.code == .closed { return }
+                logger.error("cannot read the outbox", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: policy.maximumBackoff)
+                continue
+            }
+            if batch.isEmpty {
+                await signal.wait(after: generation)
+                continue
+            }
+            guard await deliverWithRetry(batch, deliver, logger) else { return }
+            cursor = batch.last!.position
+            do {
+                try storeCursor(name, cursor)
+            } catch {
+                // Not fatal: the events will be delivered again after a restart (at least once).
+                logger.warning("cannot store the subscriber cursor", metadata: ["error": "\(error)"])
+                if error.code == .closed { return }
+            }
+            instruments.eventsPublished.increment(by: Int64(batch.count))
+            subscribers.withLock { $0[name]?.cursor = cursor }
+            updateLag()
+            progress.signal()
+        }
+    }
+
+    /// Delivers a batch until it succeeds, the attempts run out (then it is skipped), or the
+    /// subscriber is cancelled (returns false).
+    private func deliverWithRetry(_ batch: [StoredEvent], _ deliver: @Sendable ([StoredEvent]) async throws -> Void,
+                                  _ logger: Logger) async -> Bool {
+        var attempt = 0
+        while !Task.isCancelled {
+            do {
+                try await deliver(batch)
+                return true
+            } catch {
+                attempt += 1
+                for event in batch.prefix(1) {
+                    logger.warning("event delivery failed; will retry", metadata: [
+                        "uow.id": "\(event.unitOfWorkId)", "aggstore.event.position": "\(event.position)",
+                        "aggstore.event.id": "\(event.event.id)", "attempt": "\(attempt)", "error": "\(error)",
+                    ])
+                }
+                if let maximum = policy.maximumAttempts, attempt >= maximum {
+                    logger.error("event delivery gave up; events skipped", metadata: [
+                        "aggstore.event.positions": "\(batch.first!.position)...\(batch.last!.position)",
+                    ])
+                    return true
+                }
+                try? await Task.sleep(for: policy.backoff(after: attempt))
+            }
+        }
+        return false
+    }
+
+    // MARK: - Cursors
+
+    private func storedCursor(_ name: String) throws(StoreError) -> UInt64 {
+        guard let record = try engine.record(table: Self.cursorTable, id: name) else { return 0 }
+        guard case let .integer(position)? = try Document(decoding: record.bytes)[field: "position"], position >= 0 else {
+            throw StoreError(.corruption, "the cursor of subscriber '\(name)' is malformed")
+        }
+        return UInt64(position)
+    }
+
+    private func storeCursor(_ name: String, _ position: UInt64) throws(StoreError) {
+        var batch = WriteBatch(unitOfWorkId: "subscriber-cursor")
+        batch.put(table: Self.cursorTable, id: name, record: try Document.map(["position": .integer(Int64(position))]).encoded())
+        try engine.commit(batch)
+    }
+
+    private func updateLag() {
+        let slowest = subscribers.withLock { $0.values.map(\.cursor).min() }
+        guard let slowest else { return }
+        instruments.outboxLag.record(Int64(engine.lastEventPosition) - Int64(slowest))
+    }
+}
+
+extension Logger {
+    /// A copy with one more metadata value.
+    func with(_ key: String, _ value: String) -> Logger {
+        var logger = self
+        logger[metadataKey: key] = "\(value)"
+        return logger
+    }
+}
