@@ -1,4 +1,4 @@
-import AggregateStoreEngine
+import AggregateStore
 import ArgumentParser
 import Foundation
 import Logging
@@ -63,7 +63,7 @@ struct Bench: ParsableCommand {
         for number in 1...commits {
             let order = generator.order(number: number)
             let batch = order.placementBatch(unitOfWorkId: "uow-bench-\(number)", eventId: "ev-\(number)",
-                                             record: [UInt8](try encoder.encode(order)))
+                                             record: try encoder.encode(order))
             // The floor writes exactly as many bytes as the frame; which of the two goes first
             // alternates, so neither gains from running right after the other.
             let floorBytes = [UInt8](repeating: UInt8(truncatingIfNeeded: number), count: frameBytes)
@@ -117,7 +117,7 @@ struct Bench: ParsableCommand {
         for number in 1...commits {
             let order = generator.order(number: number)
             batches.append(order.placementBatch(unitOfWorkId: "uow-cpu-\(number)", eventId: "ev-\(number)",
-                                                record: [UInt8](try encoder.encode(order))))
+                                                record: try encoder.encode(order)))
         }
         var timings: [Double] = []
         for batch in batches {
@@ -154,7 +154,7 @@ struct Bench: ParsableCommand {
         for number in 1...openCommits {
             let order = generator.order(number: number)
             try engine.commit(order.placementBatch(unitOfWorkId: "uow-open-\(number)", eventId: "ev-\(number)",
-                                                   record: [UInt8](try encoder.encode(order)), withEvent: false))
+                                                   record: try encoder.encode(order), withEvent: false))
         }
         let stats = try engine.statistics()
         try engine.close()

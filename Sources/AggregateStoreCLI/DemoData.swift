@@ -1,8 +1,12 @@
-import AggregateStoreEngine
+import AggregateStore
 import Foundation
 
-/// The demo aggregate: a sales order with its items, stored as one record.
-struct SalesOrder: Codable, Sendable, Equatable {
+/// The demo aggregate: a sales order with its items, stored as one record, found by customer
+/// through the foreign-key index.
+struct SalesOrder: Aggregate, Equatable {
+    static let table = "SalesOrder"
+    static let foreignKeys: [ForeignKeyField<SalesOrder>] = [.field(\.customerId)]
+
     var id: String
     var customerId: String
     var orderedAt: Date
@@ -22,6 +26,29 @@ struct SalesOrderItem: Codable, Sendable, Equatable {
     var description: String
     var quantity: Int
     var unitPriceCents: Int
+}
+
+/// A customer: an aggregate of its own, referenced by orders.
+struct Customer: Aggregate, Equatable {
+    static let table = "Customer"
+    var id: String
+    var name: String
+    var city: String
+}
+
+/// Published when an order is placed.
+struct OrderPlaced: DomainEvent {
+    static let eventType = "OrderPlaced"
+    var orderId: String
+    var customerId: String
+    var totalCents: Int
+}
+
+/// Published when an order is paid.
+struct OrderPaid: DomainEvent {
+    static let eventType = "OrderPaid"
+    var orderId: String
+    var amountCents: Int
 }
 
 /// A postal address, a value object of the order.
@@ -85,9 +112,5 @@ extension SalesOrder {
     }
 }
 
-/// The JSON encoder the demo stores orders with (the DataStore issue brings the binary codec).
-func demoEncoder() -> JSONEncoder {
-    let encoder = JSONEncoder()
-    encoder.dateEncodingStrategy = .millisecondsSince1970
-    return encoder
-}
+/// The encoder the engine benchmarks store demo orders with: the binary record format.
+func demoEncoder() -> RecordEncoder { RecordEncoder() }
