@@ -28,6 +28,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Commits in the store whose open time is measured.")
     var openCommits: Int = 100_000
 
+    @Option(help: "Orders in the store of the DataStore figures (PK, FK, IN, filtered scan).")
+    var datastoreOrders: Int = 100_000
+
     @Flag(help: "Keep the benchmark directory.")
     var keep = false
 
@@ -44,6 +47,7 @@ struct Bench: ParsableCommand {
         try commitCPUCost()
         try crcThroughput()
         try openTime()
+        try DataStoreBenchmark(path: path + "/datastore", orders: datastoreOrders).run()
     }
 
     private func commitLatency() throws {

@@ -48,14 +48,13 @@ extension DataStore {
     /// The number of aggregates a typed query's filter matches, ignoring order and paging.
     public func count<Root: Aggregate>(_ query: TypedQuery<Root>, in context: borrowing TransactionContext) throws(StoreError) -> Int {
         let transaction = try participate(context)
-        let candidates = try candidates(query.query, foreignKeyFields: Set(Root.foreignKeys.map(\.name)), in: transaction)
-        return query.query.count(in: candidates)
+        return try candidates(query.query, foreignKeyFields: Set(Root.foreignKeys.map(\.name)), decoding: false, in: transaction).count
     }
 
     /// The number of records an untyped query's filter matches, ignoring order and paging.
     public func count(_ query: Query, foreignKeyFields: Set<String> = [], in context: borrowing TransactionContext) throws(StoreError) -> Int {
         let transaction = try participate(context)
-        return query.count(in: try candidates(query, foreignKeyFields: foreignKeyFields, in: transaction))
+        return try candidates(query, foreignKeyFields: foreignKeyFields, decoding: false, in: transaction).count
     }
 
     private func run(_ query: Query, foreignKeyFields: Set<String>, in transaction: Transaction) throws(StoreError) -> QueryPage {
@@ -65,29 +64,27 @@ extension DataStore {
 
     /// The records that may match: from the chosen index or a scan, pre-filtered by the
     /// predicate chunk by chunk so a scan holds only matches in memory, with the unit of
-    /// work's staged writes laid over them. Every record returned counts as read.
-    private func candidates(_ query: Query, foreignKeyFields: Set<String>, in transaction: Transaction) throws(StoreError) -> [(id: String, record: Document)] {
+    /// work's staged writes laid over them. Every record returned counts as read. Without
+    /// `decoding`, the records are left as null: only the matches' ids and number are wanted.
+    private func candidates(_ query: Query, foreignKeyFields: Set<String>, decoding: Bool = true,
+                            in transaction: Transaction) throws(StoreError) -> [(id: String, record: Document)] {
         try checkTable(query.table)
         let table = query.table
-        let ids: [String]
-        switch query.accessPath(foreignKeyFields: foreignKeyFields) {
-        case let .primaryKeys(keys): ids = keys
-        case let .foreignKey(field, value): ids = try engine.ids(table: table, field: field, value: value)
-        case .scan: ids = try engine.ids(table: table)
-        }
         let staged = Dictionary(transaction.stagedWrites(table: table).map { ($0.id, $0.write) }, uniquingKeysWith: { $1 })
         var result: [(id: String, record: Document)] = []
-        let chunkSize = 1024
-        var start = 0
-        while start < ids.count {
-            let chunk = ids[start..<min(start + chunkSize, ids.count)].filter { staged[$0] == nil }
-            start += chunkSize
-            for record in try engine.records(table: table, ids: chunk) {
-                let document = try Document(decoding: record.bytes)
-                guard query.predicate.matches(document) else { continue }
-                transaction.noteRead(AggregateKey(table: table, id: record.id), version: record.version)
-                result.append((record.id, document))
-            }
+        // Tests the predicate on the record's bytes and decodes only the matches.
+        func consider(_ id: String, _ version: UInt64, _ bytes: UnsafeRawBufferPointer) throws(StoreError) {
+            guard staged[id] == nil, try Self.matches(query.predicate, bytes) else { return }
+            transaction.noteRead(AggregateKey(table: table, id: id), version: version)
+            result.append((id, decoding ? try Document(decoding: bytes) : .null))
+        }
+        switch query.accessPath(foreignKeyFields: foreignKeyFields) {
+        case .scan:
+            try engine.scan(table: table) { record throws(StoreError) in try consider(record.id, record.version, record.bytes) }
+        case let .primaryKeys(ids):
+            try each(of: engine.records(table: table, ids: ids), consider)
+        case let .foreignKey(field, value):
+            try each(of: engine.records(table: table, ids: engine.ids(table: table, field: field, value: value)), consider)
         }
         for (id, write) in staged {
             guard case let .put(record, _, _) = write else { continue }
@@ -95,5 +92,27 @@ extension DataStore {
             if query.predicate.matches(document) { result.append((id, document)) }
         }
         return result
+    }
+
+    private func each(of records: [StoredRecord],
+                          _ body: (String, UInt64, UnsafeRawBufferPointer) throws(StoreError) -> Void) throws(StoreError) {
+        for record in records {
+            try record.bytes.withUnsafeBytesTyped { buffer throws(StoreError) in try body(record.id, record.version, buffer) }
+        }
+    }
+
+    /// Tests a predicate on record bytes, decoding only the fields it names.
+    private static func matches(_ predicate: Query.Predicate, _ buffer: UnsafeRawBufferPointer) throws(StoreError) -> Bool {
+        var failure: StoreError?
+        let matched = predicate.matches { path in
+            do throws(StoreError) {
+                return try RecordFieldPeek.value(at: path.components, in: buffer)
+            } catch {
+                failure = error
+                return nil
+            }
+        }
+        if let failure { throw failure }
+        return matched
     }
 }

@@ -71,6 +71,15 @@ public final class DataStore: Sendable {
         return store
     }
 
+    /// Opens the store over another file system: the crash suite's simulated disks.
+    package static func open(at path: String, configuration: Configuration = Configuration(), fileSystem: any FileSystem,
+                             logger: Logger = Logger(label: "aggstore", factory: { _ in SwiftLogNoOpLogHandler() })) throws(StoreError) -> DataStore {
+        let engine = try StorageEngine.open(at: path, configuration: configuration.engine, fileSystem: fileSystem, logger: logger)
+        let store = DataStore(engine: engine, configuration: configuration, logger: logger)
+        store.events.start()
+        return store
+    }
+
     /// Stops event delivery and closes the files. Units of work still active fail to commit.
     public func close() throws(StoreError) {
         events.stop()

@@ -20,31 +20,37 @@ extension Query.Predicate {
     /// - Parameter record: The record, usually a map.
     /// - Returns: Whether it matches.
     public func matches(_ record: Document) -> Bool {
+        matches { $0.value(in: record) }
+    }
+
+    /// Whether the record whose fields `value` looks up satisfies the predicate; `value`
+    /// returns nil for a missing field. Lets a scan test fields read straight from record bytes.
+    func matches(_ value: (FieldPath) -> Document?) -> Bool {
         switch self {
         case .all:
             return true
         case .none:
             return false
         case .and(let parts):
-            return parts.allSatisfy { $0.matches(record) }
+            return parts.allSatisfy { $0.matches(value) }
         case .or(let parts):
-            return parts.contains { $0.matches(record) }
+            return parts.contains { $0.matches(value) }
         case .not(let operand):
-            return !operand.matches(record)
+            return !operand.matches(value)
         case .compare(let field, let comparison, let literal):
-            return PredicateSemantics.compare(field.value(in: record) ?? .null, comparison, literal)
+            return PredicateSemantics.compare(value(field) ?? .null, comparison, literal)
         case .isIn(let field, let values):
-            let value = field.value(in: record) ?? .null
+            let value = value(field) ?? .null
             return values.contains { PredicateSemantics.compare(value, .eq, $0) }
         case .notIn(let field, let values):
-            let value = field.value(in: record) ?? .null
+            let value = value(field) ?? .null
             return values.allSatisfy { PredicateSemantics.compare(value, .ne, $0) }
         case .isNull(let field):
-            return (field.value(in: record) ?? .null).isNull
+            return (value(field) ?? .null).isNull
         case .isNotNull(let field):
-            return !(field.value(in: record) ?? .null).isNull
+            return !(value(field) ?? .null).isNull
         case .match(let field, let kind, let pattern, let caseInsensitive):
-            guard case .string(let value) = field.value(in: record) else { return false }
+            guard case .string(let value) = value(field) else { return false }
             return StringMatching.matches(value, kind, pattern, caseInsensitive: caseInsensitive)
         }
     }

@@ -1,0 +1,43 @@
+extension StorageEngine {
+    /// A live record met by ``scan(table:_:)``: its bytes are valid only during the call.
+    package struct ScannedRecord {
+        package var id: String
+        package var version: UInt64
+        package var bytes: UnsafeRawBufferPointer
+    }
+
+    /// Calls `body` with every live record of `table`, in log order: each frame's payload is
+    /// fetched (and verified, if it is not cached) once for all its records, and no record is
+    /// copied. The index is copied first, so commits during the scan are not seen.
+    ///
+    /// - Throws: ``StoreError/Code/closed``; ``StoreError/Code/corruption`` if a frame no
+    ///   longer verifies; what `body` throws.
+    package func scan(table: String, _ body: (ScannedRecord) throws(StoreError) -> Void) throws(StoreError) {
+        var entries = try readIndex { index -> [(id: String, version: UInt64, location: RecordLocation)] in
+            guard let table = index.primary[table] else { return [] }
+            return table.compactMap { id, entry in entry.location.map { (id, entry.version, $0) } }
+        }
+        entries.sort { ($0.location.segment, $0.location.frameOffset, $0.location.recordOffset)
+            < ($1.location.segment, $1.location.frameOffset, $1.location.recordOffset) }
+        var start = 0
+        while start < entries.count {
+            let frame = entries[start].location.frame
+            var end = start + 1
+            while end < entries.count, entries[end].location.frame == frame { end += 1 }
+            let payload = try framePayload(entries[start].location)
+            try payload.withUnsafeBytesTyped { buffer throws(StoreError) in
+                for entry in entries[start..<end] {
+                    let location = entry.location
+                    let lower = Int(location.recordOffset), upper = lower + Int(location.recordLength)
+                    guard upper <= buffer.count else {
+                        throw .corruption("record \(table)/\(entry.id) lies outside its frame's payload",
+                                          path: segmentPath(location.segment), offset: location.frameOffset)
+                    }
+                    try body(ScannedRecord(id: entry.id, version: entry.version,
+                                           bytes: UnsafeRawBufferPointer(rebasing: buffer[lower..<upper])))
+                }
+            }
+            start = end
+        }
+    }
+}
