@@ -11,7 +11,8 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# Writes demo orders into a fresh store, reopens it, looks orders up, verifies it and prints its statistics.
+# The DataStore demo in a fresh store (orders and events in units of work, a subscriber, a conflict,
+# queries), then verifies the store and prints its statistics.
 demo: deps
 	$(SWIFT) build -c release --product aggstore
 	rm -rf "$(DEMO_DIR)"
