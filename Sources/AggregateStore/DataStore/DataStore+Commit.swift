@@ -21,7 +21,7 @@ extension DataStore {
         }
         guard let batch else {
             transaction.finish(committed: true)
-            instruments.committed(transaction.id, nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - start))
+            instruments.committed(transaction.id, nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - start), receipt: nil)
             logger.debug("unit of work committed; nothing to write")
             let next = engine.lastEventPosition + 1
             return UnitOfWorkReceipt(unitOfWorkId: transaction.id, sequence: nil, eventPositions: next..<next)
@@ -38,7 +38,7 @@ extension DataStore {
         }
         transaction.finish(committed: true)
         let elapsed = Int64(DispatchTime.now().uptimeNanoseconds - start)
-        instruments.committed(transaction.id, nanoseconds: elapsed)
+        instruments.committed(transaction.id, nanoseconds: elapsed, receipt: receipt)
         logger.debug("unit of work committed", metadata: [
             "aggstore.sequence": "\(receipt.sequence)",
             "aggstore.writes": "\(receipt.versions.count)",

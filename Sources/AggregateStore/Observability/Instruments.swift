@@ -37,10 +37,18 @@ struct Instruments: Sendable {
         carryUnitOfWorkId ? [("uow.id", unitOfWorkId)] + extra : extra
     }
 
-    func committed(_ unitOfWorkId: String, nanoseconds: Int64) {
+    func committed(_ unitOfWorkId: String, nanoseconds: Int64, receipt: CommitReceipt?) {
         Counter(label: "aggstore.uow.commits", dimensions: dimensions(unitOfWorkId), factory: factory).increment()
         Timer(label: "aggstore.commit.duration", dimensions: dimensions(unitOfWorkId), factory: factory)
             .recordNanoseconds(nanoseconds)
+        guard let receipt else { return }
+        if receipt.syncNanoseconds > 0 {
+            Timer(label: "aggstore.fsync.duration", dimensions: dimensions(unitOfWorkId), factory: factory)
+                .recordNanoseconds(Int64(receipt.syncNanoseconds))
+        }
+        bytesWritten.increment(by: Int64(receipt.frameBytes))
+        let stored = receipt.frameBytes - Format.frameHeaderLength
+        if stored > 0 { compressionRatio.record(Double(receipt.payloadBytes) / Double(stored)) }
     }
 
     func aborted(_ unitOfWorkId: String, reason: String) {

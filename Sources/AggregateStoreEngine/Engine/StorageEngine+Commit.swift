@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import Synchronization
 
@@ -44,7 +45,7 @@ extension StorageEngine {
                 try roll(&writer)
             }
             let offset = writer.activeEnd
-            try append(frame, at: offset, writer: &writer)
+            let syncNanoseconds = try append(frame, at: offset, writer: &writer)
             CrashPoint.hit(.commitAfterSyncBeforeAck)
             writer.activeEnd += UInt64(frame.count)
             writer.framesInActive += 1
@@ -62,14 +63,16 @@ extension StorageEngine {
                 state.lastSequence = sequence
             }
             cache.insert(payloadBytes, for: address)
-            return CommitReceipt(sequence: sequence, versions: versions, eventPositions: eventPositions)
+            return CommitReceipt(sequence: sequence, versions: versions, eventPositions: eventPositions,
+                                 frameBytes: frame.count, payloadBytes: payloadBytes.count, syncNanoseconds: syncNanoseconds)
         }
     }
 
     /// Writes a frame and makes it durable. A failed write is undone by truncating back to the
     /// last good frame, so no later commit lands behind a partial frame; a failed fsync, or a
     /// write that cannot be undone, stops the store (fsyncgate: never retry and acknowledge).
-    private func append(_ frame: [UInt8], at offset: UInt64, writer: inout WriterState) throws(StoreError) {
+    /// - Returns: How long the fsync took, in nanoseconds (0 without one).
+    private func append(_ frame: [UInt8], at offset: UInt64, writer: inout WriterState) throws(StoreError) -> UInt64 {
         do {
             try writer.activeHandle.write(frame, at: offset)
         } catch {
@@ -82,9 +85,11 @@ extension StorageEngine {
             throw error
         }
         CrashPoint.hit(.commitAfterWriteBeforeSync)
-        guard configuration.durability == .synchronous else { return }
+        guard configuration.durability == .synchronous else { return 0 }
+        let started = DispatchTime.now().uptimeNanoseconds
         do {
             try configuration.syncSites.run(.commitData) { () throws(StoreError) in try writer.activeHandle.sync(.data) }
+            return DispatchTime.now().uptimeNanoseconds - started
         } catch {
             // After a failed fsync the kernel may mark the frame's pages clean without writing
             // them; cut the frame so a reopen cannot read it from the cache and build on it.

@@ -114,6 +114,13 @@ public struct CommitReceipt: Sendable, Hashable {
     /// 1 over the whole log, so the next commit with events starts at ``eventPositions``'s
     /// upper bound. Empty, at the next position, when the commit has no events.
     public var eventPositions: Range<UInt64>
+    /// The bytes written to the log: the frame, header included.
+    public var frameBytes: Int
+    /// The uncompressed payload's size; `payloadBytes` over the frame's stored bytes is the
+    /// compression ratio.
+    public var payloadBytes: Int
+    /// How long the commit's `fdatasync` took, in nanoseconds (0 with ``Durability/unsafeNoSync``).
+    public var syncNanoseconds: UInt64
 }
 
 /// A record as read back: its bytes and where it stands.

@@ -59,6 +59,9 @@ struct ObservabilityTests {
         #expect(metrics.counterTotal(label: "aggstore.uow.aborts", dimensions: [("uow.id", "uow-conflict")]) == 1)
         #expect(metrics.counterTotal(label: "aggstore.uow.commits") == 2)
         #expect(try metrics.expectTimer("aggstore.commit.duration", [("uow.id", "uow-ok")]).values.count == 1)
+        // Two commits wrote frames; their bytes and compression ratios are recorded.
+        #expect(metrics.counterTotal(label: "aggstore.bytes.written") > 0)
+        #expect(try metrics.expectRecorder("aggstore.compression.ratio").values.count == 2)
 
         // Spans: one per unit of work, with its id and outcome.
         let spans = tracer.finishedSpans.filter { $0.operationName == "aggstore.unitOfWork" }
@@ -72,6 +75,17 @@ struct ObservabilityTests {
     private func text(_ attribute: (any SpanAttributeConvertible)?) -> String {
         if case let .string(value)? = attribute?.toSpanAttribute() { return value }
         return "none"
+    }
+
+    @Test func aDurableCommitRecordsItsFsyncTime() throws {
+        let metrics = TestMetrics()
+        let fixture = try StoreFixture {
+            $0.metricsFactory = metrics
+            $0.engine.durability = .synchronous
+        }
+        try UnitOfWork.run(on: fixture.store, id: "uow-durable") { tx throws in try fixture.store.create(order("so-1"), in: tx) }
+        let fsync = try metrics.expectTimer("aggstore.fsync.duration", [("uow.id", "uow-durable")])
+        #expect(fsync.values.count == 1 && fsync.values[0] > 0)
     }
 
     @Test func metricsCanLeaveTheIdOutToBoundCardinality() throws {
