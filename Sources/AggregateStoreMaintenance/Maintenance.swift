@@ -37,8 +37,10 @@ public struct Maintenance: Sendable {
     public enum Rewrite: Sendable, Hashable {
         /// Leave it.
         case keep
-        /// Replace its content (its foreign keys are kept).
-        case replace(Document)
+        /// Replace its content. Its foreign keys are kept unless new ones are given: a rewrite
+        /// that changes a foreign-key field must pass them (or run ``rebuildForeignKeys(_:in:)``
+        /// afterwards), or lookups by that key miss the record.
+        case replace(Document, foreignKeys: [ForeignKey]? = nil)
         /// Delete it.
         case delete
     }
@@ -56,7 +58,15 @@ public struct Maintenance: Sendable {
         let transaction = try store.participate(context)
         try store.checkTable(table)
         var records: [RawRecord] = []
-        for stored in try store.engine.records(table: table, ids: store.engine.ids(table: table)) {
+        let staged = transaction.stagedWrites(table: table)
+        let stored = try store.engine.records(table: table, ids: store.engine.ids(table: table))
+        // Records this unit of work created are part of what it sees.
+        let storedIds = Set(stored.map(\.id))
+        for (id, write) in staged where !storedIds.contains(id) {
+            guard case let .put(bytes, foreignKeys, _) = write else { continue }
+            records.append(RawRecord(id: id, version: 0, foreignKeys: foreignKeys, document: try Document(decoding: bytes)))
+        }
+        for stored in stored {
             let key = AggregateKey(table, stored.id)
             switch transaction.stagedWrite(key) {
             case let .put(bytes, foreignKeys, _)?:
@@ -69,7 +79,7 @@ public struct Maintenance: Sendable {
                                          document: try Document(decoding: stored.bytes)))
             }
         }
-        return records
+        return records.sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
     }
 
     /// Rewrites the records of `table` through `transform`, staging a put or delete for each
@@ -86,11 +96,11 @@ public struct Maintenance: Sendable {
             switch try transform(record) {
             case .keep:
                 continue
-            case let .replace(document):
+            case let .replace(document, foreignKeys):
                 guard document[field: "id"] == .string(record.id) else {
                     throw StoreError(.invalidArgument, "rewrite of \(table)/\(record.id) must keep its 'id' field")
                 }
-                try transaction.stage(.put(record: try document.encoded(), foreignKeys: record.foreignKeys,
+                try transaction.stage(.put(record: try document.encoded(), foreignKeys: foreignKeys ?? record.foreignKeys,
                                            expecting: store.expectation(for: key, in: transaction)), for: key)
             case .delete:
                 try transaction.stage(.delete(expecting: store.expectation(for: key, in: transaction)), for: key)
@@ -110,7 +120,12 @@ public struct Maintenance: Sendable {
         let transaction = try store.participate(context)
         var changed = 0
         for record in try scan(table: Root.table, in: context) {
-            let aggregate = try RecordDecoder().decode(Root.self, from: record.document)
+            let aggregate: Root
+            do {
+                aggregate = try RecordDecoder().decode(Root.self, from: record.document)
+            } catch {
+                throw StoreError(error.code, "\(Root.table)/\(record.id) cannot be read as \(Root.self): \(error.message)")
+            }
             let foreignKeys = Root.foreignKeys.flatMap { $0.foreignKeys(of: aggregate) }
             guard Set(foreignKeys) != Set(record.foreignKeys) else { continue }
             let key = AggregateKey(Root.table, record.id)

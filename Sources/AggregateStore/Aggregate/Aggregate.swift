@@ -47,25 +47,37 @@ public struct ForeignKeyField<Root: Aggregate>: Sendable {
     /// The field's name in the record.
     public let name: String
     private let values: @Sendable (Root) -> [String]
+    /// Why the key path names no stored field (a computed property), if it does not; writes
+    /// of `Root` then fail with this message.
+    let problem: String?
 
-    private init(name: String, values: @escaping @Sendable (Root) -> [String]) {
+    private init(name: String, values: @escaping @Sendable (Root) -> [String], problem: String? = nil) {
         self.name = name
         self.values = values
+        self.problem = problem
+    }
+
+    private init(_ keyPath: AnyKeyPath, values: @escaping @Sendable (Root) -> [String]) {
+        do throws(StoreError) {
+            self.init(name: try FieldPath(keyPath: keyPath).components.joined(separator: "."), values: values)
+        } catch {
+            self.init(name: "\(keyPath)", values: values, problem: error.message)
+        }
     }
 
     /// A field holding one id.
     public static func field(_ keyPath: any KeyPath<Root, String> & Sendable) -> Self {
-        Self(name: fieldName(of: keyPath), values: { [$0[keyPath: keyPath]] })
+        Self(keyPath, values: { [$0[keyPath: keyPath]] })
     }
 
     /// A field holding an id or nothing.
     public static func field(_ keyPath: any KeyPath<Root, String?> & Sendable) -> Self {
-        Self(name: fieldName(of: keyPath), values: { $0[keyPath: keyPath].map { [$0] } ?? [] })
+        Self(keyPath, values: { $0[keyPath: keyPath].map { [$0] } ?? [] })
     }
 
     /// A field holding several ids; the aggregate is found by each of them.
     public static func field(_ keyPath: any KeyPath<Root, [String]> & Sendable) -> Self {
-        Self(name: fieldName(of: keyPath), values: { $0[keyPath: keyPath] })
+        Self(keyPath, values: { $0[keyPath: keyPath] })
     }
 
     /// A field whose encoded name differs from its property name, with the ids it holds.
@@ -79,12 +91,5 @@ public struct ForeignKeyField<Root: Aggregate>: Sendable {
         return values(aggregate).compactMap { value in
             seen.insert(value).inserted ? ForeignKey(field: name, value: value) : nil
         }
-    }
-
-    /// `customerId` for `\SalesOrder.customerId`; the key path's description, without its root.
-    private static func fieldName(of keyPath: AnyKeyPath) -> String {
-        let text = String(describing: keyPath)
-        guard let dot = text.firstIndex(of: ".") else { return text }
-        return String(text[text.index(after: dot)...].filter { $0 != "?" && $0 != "!" })
     }
 }

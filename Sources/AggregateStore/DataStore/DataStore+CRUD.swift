@@ -8,10 +8,13 @@ extension DataStore {
     public func create<Root: Aggregate>(_ aggregate: Root, in context: borrowing TransactionContext) throws(StoreError) {
         let transaction = try participate(context)
         let key = try tableKey(Root.self, aggregate.id)
+        let restaged = transaction.stagedWrite(key) != nil
         if try current(key, in: transaction) != nil {
             throw StoreError(.duplicate, "\(Root.table)/\(aggregate.id) already exists")
         }
-        try stagePut(aggregate, key: key, in: transaction)
+        // A create expects the id to be absent, so a concurrent create makes it fail with
+        // `duplicate`; after this unit of work's own delete, it expects the version it read.
+        try stagePut(aggregate, key: key, in: transaction, expecting: restaged ? nil : .absent)
     }
 
     /// The aggregate with this id, or nil if there is none; the unit of work's own staged
@@ -85,7 +88,9 @@ extension DataStore {
         var seen = Set<String>()
         let unique = ids.filter { seen.insert($0).inserted }
         for id in unique { _ = try tableKey(Root.self, id) }
-        let stored = Dictionary(uniqueKeysWithValues: try engine.records(table: Root.table, ids: unique).map { ($0.id, $0) })
+        let unstaged = unique.filter { transaction.stagedWrite(AggregateKey(table: Root.table, id: $0)) == nil }
+        try noteReadVersions(table: Root.table, ids: unstaged, in: transaction)
+        let stored = Dictionary(uniqueKeysWithValues: try engine.records(table: Root.table, ids: unstaged).map { ($0.id, $0) })
         var result: [Root] = []
         result.reserveCapacity(unique.count)
         for id in unique {
@@ -94,13 +99,7 @@ extension DataStore {
             switch transaction.stagedWrite(key) {
             case let .put(record, _, _)?: bytes = record
             case .delete?: bytes = nil
-            case nil:
-                if let record = stored[id] {
-                    transaction.noteRead(key, version: record.version)
-                } else {
-                    transaction.noteRead(key, version: try engine.version(table: Root.table, id: id).version)
-                }
-                bytes = stored[id]?.bytes
+            case nil: bytes = stored[id]?.bytes
             }
             if let bytes { result.append(try decode(Root.self, bytes, key)) }
         }
@@ -184,13 +183,22 @@ extension DataStore {
         return record?.bytes
     }
 
+    /// Notes the current versions of `ids` (0 if never written) as read, all under one index
+    /// lock and before their records are read: a record that changes in between then makes the
+    /// commit fail with a conflict instead of being overwritten unseen.
+    func noteReadVersions(table: String, ids: [String], in transaction: Transaction) throws(StoreError) {
+        let versions = try engine.readIndex { index in ids.map { index.entry(table: table, id: $0)?.version ?? 0 } }
+        for (id, version) in zip(ids, versions) { transaction.noteRead(AggregateKey(table: table, id: id), version: version) }
+    }
+
     /// What the engine must find at commit: the version read, if this unit of work read the
     /// key; otherwise nothing (a blind upsert).
     package func expectation(for key: AggregateKey, in transaction: Transaction) -> VersionExpectation {
         transaction.readVersion(key).map { .version($0) } ?? .any
     }
 
-    func stagePut<Root: Aggregate>(_ aggregate: Root, key: AggregateKey, in transaction: Transaction) throws(StoreError) {
+    func stagePut<Root: Aggregate>(_ aggregate: Root, key: AggregateKey, in transaction: Transaction,
+                                   expecting: VersionExpectation? = nil) throws(StoreError) {
         let record = try encoder.encode(aggregate)
         guard record.count <= configuration.engine.effectiveMaximumRecordSize else {
             throw StoreError(.recordTooLarge, "\(key.table)/\(key.id) encodes to \(record.count) bytes; the maximum is \(configuration.engine.effectiveMaximumRecordSize)")
@@ -200,12 +208,16 @@ extension DataStore {
         }
         var foreignKeys: [ForeignKey] = []
         for field in Root.foreignKeys {
+            if let problem = field.problem {
+                throw StoreError(.invalidArgument, "\(Root.self).foreignKeys: \(problem)")
+            }
             for reference in field.foreignKeys(of: aggregate) {
                 try checkName(reference.value, "\(key.table).\(field.name) reference")
                 foreignKeys.append(reference)
             }
         }
-        try transaction.stage(.put(record: record, foreignKeys: foreignKeys, expecting: expectation(for: key, in: transaction)), for: key)
+        try transaction.stage(.put(record: record, foreignKeys: foreignKeys,
+                                   expecting: expecting ?? expectation(for: key, in: transaction)), for: key)
     }
 
     func decode<Root: Aggregate>(_ type: Root.Type, _ bytes: [UInt8], _ key: AggregateKey) throws(StoreError) -> Root {
@@ -219,7 +231,6 @@ extension DataStore {
     }
 
     func foreignKeyName<Root: Aggregate, Value>(_ type: Root.Type, _ keyPath: KeyPath<Root, Value>) throws(StoreError) -> String {
-        let name = try FieldPath(keyPath: keyPath).description
-        return name
+        try FieldPath(keyPath: keyPath).components.joined(separator: ".")
     }
 }

@@ -20,7 +20,7 @@ extension DataStore {
     /// ```
     public func fetch<Root: Aggregate>(_ query: TypedQuery<Root>, in context: borrowing TransactionContext) throws(StoreError) -> Page<Root> {
         let transaction = try participate(context)
-        var untyped = query.query
+        var untyped = try query.checked()
         untyped.projection = nil
         let page = try run(untyped, foreignKeyFields: Set(Root.foreignKeys.map(\.name)), in: transaction)
         var items: [Root] = []
@@ -48,7 +48,7 @@ extension DataStore {
     /// The number of aggregates a typed query's filter matches, ignoring order and paging.
     public func count<Root: Aggregate>(_ query: TypedQuery<Root>, in context: borrowing TransactionContext) throws(StoreError) -> Int {
         let transaction = try participate(context)
-        return try candidates(query.query, foreignKeyFields: Set(Root.foreignKeys.map(\.name)), decoding: false, in: transaction).count
+        return try candidates(query.checked(), foreignKeyFields: Set(Root.foreignKeys.map(\.name)), decoding: false, in: transaction).count
     }
 
     /// The number of records an untyped query's filter matches, ignoring order and paging.
@@ -82,9 +82,14 @@ extension DataStore {
         case .scan:
             try engine.scan(table: table) { record throws(StoreError) in try consider(record.id, record.version, record.bytes) }
         case let .primaryKeys(ids):
-            try each(of: engine.records(table: table, ids: ids), consider)
+            // Ids found missing count as read too, so a later save of one checks it is still absent.
+            let unstaged = ids.filter { staged[$0] == nil }
+            try noteReadVersions(table: table, ids: unstaged, in: transaction)
+            try each(of: engine.records(table: table, ids: unstaged), consider)
         case let .foreignKey(field, value):
-            try each(of: engine.records(table: table, ids: engine.ids(table: table, field: field, value: value)), consider)
+            let ids = try engine.ids(table: table, field: field, value: value).filter { staged[$0] == nil }
+            try noteReadVersions(table: table, ids: ids, in: transaction)
+            try each(of: engine.records(table: table, ids: ids), consider)
         }
         for (id, write) in staged {
             guard case let .put(record, _, _) = write else { continue }

@@ -1,8 +1,9 @@
 /// How the ``EventEngine`` delivers events to a subscriber: batch size and retry backoff.
 ///
 /// A handler that throws is retried after `initialBackoff`, doubling up to `maximumBackoff`,
-/// for as long as it takes (or `maximumAttempts`, after which the event is logged as skipped);
-/// the subscriber never stops on a handler error.
+/// for as long as it takes (or `maximumAttempts`, after which the event, or a publisher's
+/// batch, is logged as skipped); the subscriber never stops on a handler error. A subscriber
+/// that is stopped while retrying skips nothing: the event is delivered again later.
 public struct DeliveryPolicy: Sendable, Hashable {
     /// Events read from the log at a time; the cursor is persisted after each batch.
     public var batchSize: Int = 128

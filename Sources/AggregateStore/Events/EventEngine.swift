@@ -22,7 +22,18 @@ public final class EventEngine: Sendable {
 
     private struct Subscriber: Sendable {
         var cursor: UInt64
-        var task: Task<Void, Never>?
+        var task: Task<Void, Never>
+    }
+
+    /// How a subscriber takes events: one at a time (retried alone), or whole batches.
+    private enum Handler: Sendable {
+        case each(@Sendable (StoredEvent) async throws -> Void)
+        case batch(@Sendable ([StoredEvent]) async throws -> Void)
+    }
+
+    private struct State: Sendable {
+        var isRunning = false
+        var subscribers: [String: Subscriber] = [:]
     }
 
     private let engine: StorageEngine
@@ -31,8 +42,9 @@ public final class EventEngine: Sendable {
     private let instruments: Instruments
     let signal = CommitSignal()
     private let progress = CommitSignal()
-    private let subscribers = Mutex<[String: Subscriber]>([:])
-    private let isRunning = Mutex(false)
+    /// Subscribers and whether the engine runs, under one lock, so that no subscriber task can
+    /// start unseen by `stop()` or `unsubscribe(_:)`.
+    private let state = Mutex(State())
 
     init(engine: StorageEngine, configuration: DataStore.Configuration, logger: Logger, instruments: Instruments) {
         self.engine = engine
@@ -41,12 +53,14 @@ public final class EventEngine: Sendable {
         self.instruments = instruments
     }
 
-    func start() { isRunning.withLock { $0 = true } }
+    func start() { state.withLock { $0.isRunning = true } }
 
     /// Cancels every subscriber's task and ends the change feeds.
     func stop() {
-        isRunning.withLock { $0 = false }
-        let tasks = subscribers.withLock { subscribers in subscribers.values.compactMap(\.task) }
+        let tasks = state.withLock { state in
+            state.isRunning = false
+            return state.subscribers.values.map(\.task)
+        }
         for task in tasks { task.cancel() }
         signal.stop()
         progress.stop()
@@ -64,26 +78,26 @@ public final class EventEngine: Sendable {
     /// - Throws: ``StoreError/Code/duplicate`` if `name` is already subscribed;
     ///   ``StoreError/Code/invalidArgument`` for an empty or over-long name.
     public func subscribe(_ name: String, _ handler: @escaping @Sendable (StoredEvent) async throws -> Void) throws(StoreError) {
-        try start(name) { events in
-            for event in events { try await handler(event) }
-        }
+        try start(name, .each(handler))
     }
 
-    /// Registers a publisher to an external broker under a durable name; it gets batches.
+    /// Registers a publisher to an external broker under a durable name; it gets batches, and a
+    /// batch whose publication fails is retried whole.
     public func register(_ publisher: some EventPublisher, as name: String) throws(StoreError) {
-        try start(name) { events in try await publisher.publish(events) }
+        try start(name, .batch { events in try await publisher.publish(events) })
     }
 
-    /// Stops a subscriber; its cursor stays stored, and a later subscription under the same
-    /// name resumes after it.
-    public func unsubscribe(_ name: String) {
-        let task = subscribers.withLock { $0.removeValue(forKey: name)?.task }
+    /// Stops a subscriber and waits for its task to end; its cursor stays stored, and a later
+    /// subscription under the same name resumes after it.
+    public func unsubscribe(_ name: String) async {
+        let task = state.withLock { $0.subscribers.removeValue(forKey: name)?.task }
         task?.cancel()
+        await task?.value
     }
 
     /// The durable cursor of a subscriber: the position of the last event it has handled.
     public func cursor(of name: String) throws(StoreError) -> UInt64 {
-        if let cursor = subscribers.withLock({ $0[name]?.cursor }) { return cursor }
+        if let cursor = state.withLock({ $0.subscribers[name]?.cursor }) { return cursor }
         return try storedCursor(name)
     }
 
@@ -97,7 +111,7 @@ public final class EventEngine: Sendable {
     public func waitForDelivery(to name: String, through position: UInt64) async {
         while true {
             let generation = progress.generation
-            let cursor = subscribers.withLock { $0[name]?.cursor }
+            let cursor = state.withLock { $0.subscribers[name]?.cursor }
             guard let cursor, cursor < position, !progress.isStopped, !Task.isCancelled else { return }
             await progress.wait(after: generation)
         }
@@ -105,19 +119,20 @@ public final class EventEngine: Sendable {
 
     // MARK: - Delivery
 
-    private func start(_ name: String, deliver: @escaping @Sendable ([StoredEvent]) async throws -> Void) throws(StoreError) {
+    private func start(_ name: String, _ handler: Handler) throws(StoreError) {
         try checkName(name, "subscriber name")
         let cursor = try storedCursor(name)
-        try subscribers.withLock { subscribers throws(StoreError) in
-            guard subscribers[name] == nil else { throw StoreError(.duplicate, "subscriber '\(name)' is already subscribed") }
-            subscribers[name] = Subscriber(cursor: cursor, task: nil)
+        try state.withLock { state throws(StoreError) in
+            guard state.isRunning else { throw StoreError(.closed, "the store is closed") }
+            guard state.subscribers[name] == nil else { throw StoreError(.duplicate, "subscriber '\(name)' is already subscribed") }
+            // Created under the lock, so stop() and unsubscribe(_:) always find it to cancel.
+            let task = Task.detached { [self] in await self.run(name, from: cursor, handler) }
+            state.subscribers[name] = Subscriber(cursor: cursor, task: task)
         }
-        let task = Task.detached { [self] in await self.run(name, from: cursor, deliver: deliver) }
-        subscribers.withLock { $0[name]?.task = task }
         updateLag()
     }
 
-    private func run(_ name: String, from start: UInt64, deliver: @Sendable ([StoredEvent]) async throws -> Void) async {
+    private func run(_ name: String, from start: UInt64, _ handler: Handler) async {
         var cursor = start
         let logger = self.logger.with("aggstore.subscriber", name)
         while !Task.isCancelled {
@@ -135,8 +150,18 @@ public final class EventEngine: Sendable {
                 await signal.wait(after: generation)
                 continue
             }
-            guard await deliverWithRetry(batch, deliver, logger) else { return }
-            cursor = batch.last!.position
+            var handled = cursor
+            switch handler {
+            case let .each(handle):
+                for event in batch {
+                    guard await deliver([event], logger, { try await handle(event) }) else { break }
+                    handled = event.position
+                }
+            case let .batch(publish):
+                if await deliver(batch, logger, { try await publish(batch) }) { handled = batch.last!.position }
+            }
+            guard handled > cursor else { return }   // cancelled before anything was handled
+            cursor = handled
             do {
                 try storeCursor(name, cursor)
             } catch {
@@ -144,37 +169,39 @@ public final class EventEngine: Sendable {
                 logger.warning("cannot store the subscriber cursor", metadata: ["error": "\(error)"])
                 if error.code == .closed { return }
             }
-            instruments.eventsPublished.increment(by: Int64(batch.count))
-            subscribers.withLock { $0[name]?.cursor = cursor }
+            instruments.eventsPublished.increment(by: Int64(batch.count { $0.position <= cursor }))
+            state.withLock { $0.subscribers[name]?.cursor = cursor }
             updateLag()
             progress.signal()
         }
     }
 
-    /// Delivers a batch until it succeeds, the attempts run out (then it is skipped), or the
-    /// subscriber is cancelled (returns false).
-    private func deliverWithRetry(_ batch: [StoredEvent], _ deliver: @Sendable ([StoredEvent]) async throws -> Void,
-                                  _ logger: Logger) async -> Bool {
+    /// Delivers until it succeeds (true), the attempts run out (true: the events are skipped,
+    /// and logged), or the subscriber is cancelled (false: nothing is skipped).
+    private func deliver(_ events: [StoredEvent], _ logger: Logger, _ body: () async throws -> Void) async -> Bool {
         var attempt = 0
         while !Task.isCancelled {
             do {
-                try await deliver(batch)
+                try await body()
                 return true
             } catch {
+                if Task.isCancelled { return false }
                 attempt += 1
-                for event in batch.prefix(1) {
-                    logger.warning("event delivery failed; will retry", metadata: [
-                        "uow.id": "\(event.unitOfWorkId)", "aggstore.event.position": "\(event.position)",
-                        "aggstore.event.id": "\(event.event.id)", "attempt": "\(attempt)", "error": "\(error)",
-                    ])
-                }
+                logger.warning("event delivery failed; will retry", metadata: [
+                    "uow.id": "\(events[0].unitOfWorkId)", "aggstore.event.position": "\(events[0].position)",
+                    "aggstore.event.id": "\(events[0].event.id)", "attempt": "\(attempt)", "error": "\(error)",
+                ])
                 if let maximum = policy.maximumAttempts, attempt >= maximum {
                     logger.error("event delivery gave up; events skipped", metadata: [
-                        "aggstore.event.positions": "\(batch.first!.position)...\(batch.last!.position)",
+                        "aggstore.event.positions": "\(events.first!.position)...\(events.last!.position)",
                     ])
                     return true
                 }
-                try? await Task.sleep(for: policy.backoff(after: attempt))
+                do {
+                    try await Task.sleep(for: policy.backoff(after: attempt))
+                } catch {
+                    return false
+                }
             }
         }
         return false
@@ -197,7 +224,7 @@ public final class EventEngine: Sendable {
     }
 
     private func updateLag() {
-        let slowest = subscribers.withLock { $0.values.map(\.cursor).min() }
+        let slowest = state.withLock { $0.subscribers.values.map(\.cursor).min() }
         guard let slowest else { return }
         instruments.outboxLag.record(Int64(engine.lastEventPosition) - Int64(slowest))
     }

@@ -18,6 +18,8 @@ public import Foundation
 public struct TypedQuery<Root: Aggregate>: Sendable, Hashable, CustomStringConvertible {
     /// The untyped query.
     public var query: Query
+    /// Key paths that name no stored field (computed properties): running the query throws.
+    public private(set) var problems: [String] = []
 
     /// All aggregates of `Root`, in id order.
     public init() {
@@ -28,14 +30,23 @@ public struct TypedQuery<Root: Aggregate>: Sendable, Hashable, CustomStringConve
     public func filter(_ predicate: TypedPredicate<Root>) -> Self {
         var copy = self
         copy.query.predicate = copy.query.predicate == .all ? predicate.predicate : copy.query.predicate && predicate.predicate
+        copy.problems += predicate.problems
         return copy
     }
 
     /// Adds a sort key; the first added sorts first, ties end in id order.
     public func order<Value>(by keyPath: KeyPath<Root, Value>, descending: Bool = false) -> Self {
         var copy = self
-        copy.query.order.append(SortKey(TypedPredicate<Root>.path(keyPath), descending: descending))
+        let (field, problem) = TypedPredicate<Root>.field(keyPath)
+        copy.query.order.append(SortKey(field, descending: descending))
+        copy.problems += problem.map { [$0] } ?? []
         return copy
+    }
+
+    /// Throws the first problem, if any.
+    func checked() throws(StoreError) -> Query {
+        if let problem = problems.first { throw StoreError(.invalidArgument, "query on \(Root.table): \(problem)") }
+        return query
     }
 
     /// Returns at most `count` aggregates.
@@ -79,59 +90,76 @@ extension Aggregate {
 public struct TypedPredicate<Root: Aggregate>: Sendable, Hashable {
     /// The untyped predicate.
     public let predicate: Query.Predicate
+    /// Key paths that name no stored field (computed properties).
+    public let problems: [String]
 
     /// Wraps an untyped predicate.
     public init(_ predicate: Query.Predicate) {
-        self.predicate = predicate
+        self.init(predicate, problems: [])
     }
 
-    /// The field path of a key path; a key path that names no stored field (a computed
-    /// property with a dotless description) cannot occur for Codable properties.
-    static func path(_ keyPath: AnyKeyPath) -> FieldPath {
-        (try? FieldPath(keyPath: keyPath)) ?? FieldPath(stringLiteral: "\(keyPath)")
+    init(_ predicate: Query.Predicate, problems: [String]) {
+        self.predicate = predicate
+        self.problems = problems
+    }
+
+    /// A predicate on the field a key path names; a key path without a stored field (a computed
+    /// property) is kept as a problem that makes the query throw when it runs.
+    static func on(_ keyPath: AnyKeyPath, _ make: (FieldPath) -> Query.Predicate) -> Self {
+        let (field, problem) = Self.field(keyPath)
+        return Self(make(field), problems: problem.map { [$0] } ?? [])
+    }
+
+    /// The field path of a key path, or a stand-in and the reason there is none.
+    static func field(_ keyPath: AnyKeyPath) -> (FieldPath, String?) {
+        do throws(StoreError) {
+            return (try FieldPath(keyPath: keyPath), nil)
+        } catch {
+            return (.id, error.message)
+        }
     }
 
     /// Both hold.
-    public static func && (lhs: Self, rhs: Self) -> Self { Self(lhs.predicate && rhs.predicate) }
+    public static func && (lhs: Self, rhs: Self) -> Self { Self(lhs.predicate && rhs.predicate, problems: lhs.problems + rhs.problems) }
     /// Either holds.
-    public static func || (lhs: Self, rhs: Self) -> Self { Self(lhs.predicate || rhs.predicate) }
+    public static func || (lhs: Self, rhs: Self) -> Self { Self(lhs.predicate || rhs.predicate, problems: lhs.problems + rhs.problems) }
     /// Does not hold.
-    public static prefix func ! (operand: Self) -> Self { Self(!operand.predicate) }
+    public static prefix func ! (operand: Self) -> Self { Self(!operand.predicate, problems: operand.problems) }
 
     /// The field equals any of `values`.
     public static func isIn<Value: QueryValue>(_ keyPath: KeyPath<Root, Value>, _ values: [Value]) -> Self {
-        Self(.isIn(path(keyPath), values.map(\.queryValue)))
+        on(keyPath) { .isIn($0, values.map(\.queryValue)) }
     }
 
     /// The field equals none of `values` (true for a missing field).
     public static func notIn<Value: QueryValue>(_ keyPath: KeyPath<Root, Value>, _ values: [Value]) -> Self {
-        Self(.notIn(path(keyPath), values.map(\.queryValue)))
+        on(keyPath) { .notIn($0, values.map(\.queryValue)) }
     }
 
     /// The field is missing or null.
-    public static func isNull<Value>(_ keyPath: KeyPath<Root, Value?>) -> Self { Self(.isNull(path(keyPath))) }
+    public static func isNull<Value>(_ keyPath: KeyPath<Root, Value?>) -> Self { on(keyPath) { .isNull($0) } }
 
     /// The field is present and not null.
-    public static func isNotNull<Value>(_ keyPath: KeyPath<Root, Value?>) -> Self { Self(.isNotNull(path(keyPath))) }
+    public static func isNotNull<Value>(_ keyPath: KeyPath<Root, Value?>) -> Self { on(keyPath) { .isNotNull($0) } }
 
     /// The string field matches a LIKE pattern (`%` any run, `_` one character, `\` escapes).
     public static func like(_ keyPath: KeyPath<Root, some QueryText>, _ pattern: String, caseInsensitive: Bool = false) -> Self {
-        Self(.match(path(keyPath), .like, pattern, caseInsensitive: caseInsensitive))
+        on(keyPath) { .match($0, .like, pattern, caseInsensitive: caseInsensitive) }
     }
 
     /// The string field starts with `prefix` (no wildcards).
     public static func startsWith(_ keyPath: KeyPath<Root, some QueryText>, _ prefix: String, caseInsensitive: Bool = false) -> Self {
-        Self(.match(path(keyPath), .startsWith, prefix, caseInsensitive: caseInsensitive))
+        on(keyPath) { .match($0, .startsWith, prefix, caseInsensitive: caseInsensitive) }
     }
 
     /// The string field ends with `suffix` (no wildcards).
     public static func endsWith(_ keyPath: KeyPath<Root, some QueryText>, _ suffix: String, caseInsensitive: Bool = false) -> Self {
-        Self(.match(path(keyPath), .endsWith, suffix, caseInsensitive: caseInsensitive))
+        on(keyPath) { .match($0, .endsWith, suffix, caseInsensitive: caseInsensitive) }
     }
 
     /// The string field contains `text` (no wildcards).
     public static func contains(_ keyPath: KeyPath<Root, some QueryText>, _ text: String, caseInsensitive: Bool = false) -> Self {
-        Self(.match(path(keyPath), .contains, text, caseInsensitive: caseInsensitive))
+        on(keyPath) { .match($0, .contains, text, caseInsensitive: caseInsensitive) }
     }
 }
 
@@ -156,27 +184,27 @@ extension Optional: QueryValue where Wrapped: QueryValue {
 
 /// The field equals the value.
 public func == <Root, Value: QueryValue>(lhs: KeyPath<Root, Value>, rhs: Value) -> TypedPredicate<Root> {
-    TypedPredicate(.compare(TypedPredicate<Root>.path(lhs), .eq, rhs.queryValue))
+    TypedPredicate.on(lhs) { .compare($0, .eq, rhs.queryValue) }
 }
 /// The field differs from the value (true for a missing field).
 public func != <Root, Value: QueryValue>(lhs: KeyPath<Root, Value>, rhs: Value) -> TypedPredicate<Root> {
-    TypedPredicate(.compare(TypedPredicate<Root>.path(lhs), .ne, rhs.queryValue))
+    TypedPredicate.on(lhs) { .compare($0, .ne, rhs.queryValue) }
 }
 /// The field is less than the value.
 public func < <Root, Value: QueryValue>(lhs: KeyPath<Root, Value>, rhs: Value) -> TypedPredicate<Root> {
-    TypedPredicate(.compare(TypedPredicate<Root>.path(lhs), .lt, rhs.queryValue))
+    TypedPredicate.on(lhs) { .compare($0, .lt, rhs.queryValue) }
 }
 /// The field is at most the value.
 public func <= <Root, Value: QueryValue>(lhs: KeyPath<Root, Value>, rhs: Value) -> TypedPredicate<Root> {
-    TypedPredicate(.compare(TypedPredicate<Root>.path(lhs), .lte, rhs.queryValue))
+    TypedPredicate.on(lhs) { .compare($0, .lte, rhs.queryValue) }
 }
 /// The field is greater than the value.
 public func > <Root, Value: QueryValue>(lhs: KeyPath<Root, Value>, rhs: Value) -> TypedPredicate<Root> {
-    TypedPredicate(.compare(TypedPredicate<Root>.path(lhs), .gt, rhs.queryValue))
+    TypedPredicate.on(lhs) { .compare($0, .gt, rhs.queryValue) }
 }
 /// The field is at least the value.
 public func >= <Root, Value: QueryValue>(lhs: KeyPath<Root, Value>, rhs: Value) -> TypedPredicate<Root> {
-    TypedPredicate(.compare(TypedPredicate<Root>.path(lhs), .gte, rhs.queryValue))
+    TypedPredicate.on(lhs) { .compare($0, .gte, rhs.queryValue) }
 }
 
 /// A string field, optional or not, for the string matches of ``TypedPredicate``.

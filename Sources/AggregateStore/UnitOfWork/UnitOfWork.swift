@@ -154,7 +154,10 @@ extension UnitOfWork {
     /// Runs an asynchronous `body` in a new unit of work; see ``run(on:id:_:)``. The commit's
     /// write and fsync do not block the calling task.
     @discardableResult
-    public static func run<T>(on store: DataStore, id: String? = nil,
+    ///
+    /// The body runs in the caller's isolation (an actor's, the main actor's, or none), so it
+    /// may touch the caller's state.
+    public static func run<T>(on store: DataStore, id: String? = nil, isolation: isolated (any Actor)? = #isolation,
                               _ body: (borrowing TransactionContext) async throws -> T) async throws -> T {
         let unitOfWork = try begin(on: store, id: id)
         let result: T

@@ -35,7 +35,7 @@ struct OptimisticConcurrencyTests {
         try store.create(order("so-1", status: "second"), in: second.context)
         try first.commit()
         let error = commitError(second)
-        #expect(error?.code == .conflict || error?.code == .duplicate)
+        #expect(error?.code == .duplicate)
         try UnitOfWork.run(on: store) { tx throws in #expect(try store.load(Order.self, id: "so-1", in: tx)?.status == "first") }
     }
 

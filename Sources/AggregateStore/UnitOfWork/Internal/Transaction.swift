@@ -55,7 +55,7 @@ package final class Transaction: Sendable {
     }
 
     /// The staged writes of one table, for queries.
-    func stagedWrites(table: String) -> [(id: String, write: StagedWrite)] {
+    package func stagedWrites(table: String) -> [(id: String, write: StagedWrite)] {
         state.withLock { state in
             state.writeOrder.compactMap { key in
                 key.table == table ? state.writes[key].map { (key.id, $0) } : nil
