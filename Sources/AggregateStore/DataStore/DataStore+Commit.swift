@@ -33,7 +33,11 @@ extension DataStore {
             transaction.finish(committed: false)
             if error.code == .conflict || error.code == .duplicate { instruments.conflicted(transaction.id) }
             instruments.aborted(transaction.id, reason: "\(error.code)")
-            logger.info("unit of work failed to commit; nothing was written", metadata: ["error": "\(error)"])
+            if error.code == .io || error.code == .noSpace {
+                logger.error("unit of work failed to commit; in doubt until the store is reopened", metadata: ["error": "\(error)"])
+            } else {
+                logger.info("unit of work failed to commit; nothing was written", metadata: ["error": "\(error)"])
+            }
             throw error
         }
         transaction.finish(committed: true)

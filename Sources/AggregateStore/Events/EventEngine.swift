@@ -95,7 +95,8 @@ public final class EventEngine: Sendable {
         await task?.value
     }
 
-    /// The durable cursor of a subscriber: the position of the last event it has handled.
+    /// The cursor of a subscriber: the position of the last event it has handled. For a running
+    /// subscriber, the stored (durable) cursor may lag behind it if storing it failed.
     public func cursor(of name: String) throws(StoreError) -> UInt64 {
         if let cursor = state.withLock({ $0.subscribers[name]?.cursor }) { return cursor }
         return try storedCursor(name)

@@ -62,7 +62,12 @@ public struct UnitOfWork: ~Copyable, Sendable {
     /// - Returns: Where the commit landed.
     /// - Throws: ``StoreError/Code/conflict`` if an aggregate it writes changed since it read
     ///   it; ``StoreError/Code/duplicate`` if it creates an id that exists; in both cases, and
-    ///   for every other error, nothing is written and the unit of work is aborted.
+    ///   for every other error, the unit of work is aborted and nothing is written, with one
+    ///   exception: when the commit's own write or fsync fails (``StoreError/Code/io`` or
+    ///   ``StoreError/Code/noSpace`` from this commit), the frame may have reached the disk
+    ///   before the failure, so the unit of work is *in doubt*: a crash before the store is
+    ///   reopened may bring it back committed, events included (as with any database whose
+    ///   fsync fails). After a failed fsync the store refuses writes until it is reopened.
     @discardableResult
     public consuming func commit() throws(StoreError) -> UnitOfWorkReceipt {
         let transaction = context.transaction

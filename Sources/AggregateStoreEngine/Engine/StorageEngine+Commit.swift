@@ -18,7 +18,9 @@ extension StorageEngine {
     /// - Throws: ``StoreError/Code/invalidArgument`` or ``StoreError/Code/recordTooLarge`` for a
     ///   bad batch, ``StoreError/Code/duplicate`` or ``StoreError/Code/conflict`` when an
     ///   expectation fails (nothing is written in any of these cases);
-    ///   ``StoreError/Code/io`` or ``StoreError/Code/noSpace`` when the write or fsync fails;
+    ///   ``StoreError/Code/io`` or ``StoreError/Code/noSpace`` when the write or fsync fails (the
+    ///   frame is cut again, but the cut is not synced, so after a power loss the commit is in
+    ///   doubt: it may be recovered);
     ///   ``StoreError/Code/storeFailed`` for every commit after a failed fsync;
     ///   ``StoreError/Code/closed`` and ``StoreError/Code/readOnly``.
     @discardableResult
