@@ -60,6 +60,27 @@ public struct RecordDecoder: Sendable {
         return try [UInt8](bytes).withUnsafeBytesTyped { buffer throws(StoreError) in try decode(T.self, from: buffer) }
     }
 
+    /// Decodes a value from record bytes in an array, as the engine returns them.
+    ///
+    /// ```swift
+    /// let order = try RecordDecoder().decode(SalesOrder.self, from: stored.bytes)
+    /// ```
+    ///
+    /// - Parameters:
+    ///   - type: The type to decode.
+    ///   - bytes: A record written by ``RecordEncoder`` or ``Document/encoded()``.
+    /// - Returns: The decoded value.
+    /// - Throws: ``StoreError`` as `decode(_:from:)` with any collection of bytes does.
+    public func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws(StoreError) -> T {
+        // The same as the collection overload, without its `T?` (in code generic over `T`,
+        // `Optional<T>` is a runtime metadata lookup, a tenth of decoding a small record).
+        do {
+            return try bytes.withUnsafeBytes { buffer in try decode(T.self, from: buffer) }
+        } catch {
+            throw storeError(from: error, encoding: false, type: T.self)
+        }
+    }
+
     /// Decodes a value from record bytes in memory the caller owns for the duration of the call.
     ///
     /// - Parameters:
@@ -68,7 +89,7 @@ public struct RecordDecoder: Sendable {
     /// - Returns: The decoded value.
     /// - Throws: ``StoreError`` as `decode(_:from:)` with bytes does.
     public func decode<T: Decodable>(_ type: T.Type, from buffer: UnsafeRawBufferPointer) throws(StoreError) -> T {
-        let info: [CodingUserInfoKey: Any] = userInfo.isEmpty ? [:] : userInfo.mapValues { $0 as Any }
+        let info: [CodingUserInfoKey: Any] = userInfo.isEmpty ? emptyUserInfo : userInfo.mapValues { $0 as Any }
         do {
             return try DecoderWorkspace.with(buffer) { workspace in
                 try StreamingDecoder.decodeRecord(T.self, workspace: workspace, userInfo: info)

@@ -55,10 +55,10 @@ public struct RecordEncoder: Sendable {
     ///   deeper than ``Document/maximumDepth``, or an error thrown by the value's `encode(to:)`),
     ///   with the coding path in the message.
     public func encode<T: Encodable>(_ value: T) throws(StoreError) -> [UInt8] {
-        let info: [CodingUserInfoKey: Any] = userInfo.isEmpty ? [:] : userInfo.mapValues { $0 as Any }
+        let info: [CodingUserInfoKey: Any] = userInfo.isEmpty ? emptyUserInfo : userInfo.mapValues { $0 as Any }
         do {
             return try EncoderWorkspace.with { workspace in
-                try StreamingEncoder(workspace: workspace, userInfo: info).encodeRecord(value)
+                try workspace.encoder(userInfo: info).encodeRecord(value)
             }
         } catch is NeedsTreeEncoding {
             // The value uses `Encoder` in a way one forward pass cannot write: build it as a tree.
@@ -84,7 +84,7 @@ public struct RecordEncoder: Sendable {
     /// - Throws: ``StoreError`` as ``encode(_:)`` does.
     public func document<T: Encodable>(from value: T) throws(StoreError) -> Document {
         do {
-            return try TreeEncoder.document(from: value, userInfo: userInfo.isEmpty ? [:] : userInfo.mapValues { $0 as Any })
+            return try TreeEncoder.document(from: value, userInfo: userInfo.isEmpty ? emptyUserInfo : userInfo.mapValues { $0 as Any })
         } catch {
             throw storeError(from: error, encoding: true, type: T.self)
         }

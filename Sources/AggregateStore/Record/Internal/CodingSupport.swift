@@ -44,6 +44,13 @@ enum SpecialType {
     case string, bool, int, int64, int32, double, float
     case date, decimal, data, bytes, url, document, timestamp
 
+    /// The special type `T` is, if it passes `filter` (which every special type does).
+    @inline(__always)
+    init?<T>(_ type: T.Type, filter: SpecialTypeFilter) {
+        guard filter.mayBeSpecial(type) else { return nil }
+        self.init(type)
+    }
+
     @inline(__always)
     init?<T>(_ type: T.Type) {
         if type == String.self {
@@ -78,6 +85,52 @@ enum SpecialType {
             return nil
         }
     }
+}
+
+/// A 128-bit Bloom filter of the special types' metadata addresses: most types (the value's own
+/// structs, its arrays) fail it in a few instructions, where ``SpecialType/init(_:)`` compares a
+/// type with all fourteen. The encoder and decoder keep a copy in their state, which is cheaper
+/// to read than a global.
+struct SpecialTypeFilter {
+    private let low: UInt64
+    private let high: UInt64
+
+    /// The filter of the special types (type metadata lives as long as the process).
+    static let all = SpecialTypeFilter(types: [
+        String.self, Bool.self, Int.self, Int64.self, Int32.self, Double.self, Float.self, Date.self, Decimal.self,
+        Data.self, [UInt8].self, URL.self, Document.self, Timestamp.self,
+    ])
+
+    private init(types: [Any.Type]) {
+        var low: UInt64 = 0
+        var high: UInt64 = 0
+        for type in types {
+            let bit = Self.bit(ObjectIdentifier(type))
+            if bit < 64 { low |= 1 << UInt64(bit) } else { high |= 1 << UInt64(bit - 64) }
+        }
+        self.low = low
+        self.high = high
+    }
+
+    @inline(__always)
+    private static func bit(_ type: ObjectIdentifier) -> Int {
+        let address = UInt(bitPattern: type)
+        return Int(truncatingIfNeeded: (address ^ (address &>> 9)) &>> 3) & 127
+    }
+
+    /// Whether `type` may be a special type (it is not when this says no).
+    @inline(__always)
+    func mayBeSpecial<T>(_ type: T.Type) -> Bool {
+        let bit = Self.bit(ObjectIdentifier(type))
+        let word = bit < 64 ? low : high
+        return word & (1 &<< UInt64(truncatingIfNeeded: bit & 63)) != 0
+    }
+}
+
+/// No `userInfo`. (An empty `[:]` literal is built through `init(dictionaryLiteral:)` on every
+/// call; `init()` is the shared empty storage.)
+var emptyUserInfo: [CodingUserInfoKey: Any] {
+    @inline(__always) get { [CodingUserInfoKey: Any]() }
 }
 
 /// Converts any error thrown while encoding or decoding into a ``StoreError``.

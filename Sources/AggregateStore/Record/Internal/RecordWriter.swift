@@ -21,10 +21,9 @@ struct RecordWriter {
 
     /// The bytes written, as an array.
     func bytes() -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
-            if count > 0 { buffer.baseAddress!.initialize(from: base.assumingMemoryBound(to: UInt8.self), count: count) }
-            initialized = count
-        }
+        // Not `init(unsafeUninitializedCapacity:)`: it calls the standard library's unspecialized
+        // allocation, which looks the storage class up at runtime (about 450 instructions more).
+        [UInt8](UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self), count: count))
     }
 
     /// Makes room for `extra` more bytes.
@@ -99,6 +98,16 @@ struct RecordWriter {
         reserve(length)
         copyBytes(to: base + count, from: source.baseAddress!, count: length)
         count &+= length
+    }
+
+    /// Appends up to 16 bytes given as two little-endian words (zero past `count`): two stores,
+    /// whatever the count. Writes 16 bytes, of which the ones past `count` are overwritten later.
+    @inline(__always)
+    mutating func appendShortRun(_ head: UInt64, _ tail: UInt64, count runCount: Int) {
+        reserve(16)
+        base.storeBytes(of: head.littleEndian, toByteOffset: count, as: UInt64.self)
+        base.storeBytes(of: tail.littleEndian, toByteOffset: count &+ 8, as: UInt64.self)
+        count &+= runCount
     }
 
     /// Appends a varint length and the UTF-8 bytes of a string.
@@ -199,41 +208,5 @@ struct RecordWriter {
         if gap > 0 { insertGap(gap, at: contentStart) }
         let written = storeVarint(UInt64(length), at: start)
         _ = storeVarint(UInt64(elements), at: start + written)
-    }
-}
-
-/// Copies bytes, inline for the short runs of keys and field values instead of calling memmove:
-/// two overlapping loads and stores cover any length from 4 to 16 bytes.
-@inline(__always)
-func copyBytes(to destination: UnsafeMutableRawPointer, from source: UnsafeRawPointer, count: Int) {
-    if count >= 8 {
-        if count <= 16 {
-            let head = source.loadUnaligned(as: UInt64.self)
-            let tail = source.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
-            destination.storeBytes(of: head, as: UInt64.self)
-            destination.storeBytes(of: tail, toByteOffset: count &- 8, as: UInt64.self)
-        } else if count <= 32 {
-            let first = source.loadUnaligned(as: UInt64.self)
-            let second = source.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
-            let third = source.loadUnaligned(fromByteOffset: count &- 16, as: UInt64.self)
-            let fourth = source.loadUnaligned(fromByteOffset: count &- 8, as: UInt64.self)
-            destination.storeBytes(of: first, as: UInt64.self)
-            destination.storeBytes(of: second, toByteOffset: 8, as: UInt64.self)
-            destination.storeBytes(of: third, toByteOffset: count &- 16, as: UInt64.self)
-            destination.storeBytes(of: fourth, toByteOffset: count &- 8, as: UInt64.self)
-        } else {
-            destination.copyMemory(from: source, byteCount: count)
-        }
-    } else if count >= 4 {
-        let head = source.loadUnaligned(as: UInt32.self)
-        let tail = source.loadUnaligned(fromByteOffset: count &- 4, as: UInt32.self)
-        destination.storeBytes(of: head, as: UInt32.self)
-        destination.storeBytes(of: tail, toByteOffset: count &- 4, as: UInt32.self)
-    } else {
-        var offset = 0
-        while offset < count {
-            destination.storeBytes(of: source.load(fromByteOffset: offset, as: UInt8.self), toByteOffset: offset, as: UInt8.self)
-            offset &+= 1
-        }
     }
 }

@@ -16,11 +16,15 @@ struct StreamingDecoderState {
     /// The extra path entries of containers from `nestedContainer` (which have no frame of their
     /// own), indexed by the containers' `extraPath`.
     var extraPaths: [[Int]]
-    /// Which call is using the workspace; decoders and containers of other calls read nothing.
+    /// Tells the decoder and containers of the call using the workspace from ones kept past
+    /// earlier calls, which read nothing: it changes when a call ends with any of them kept (see
+    /// ``DecoderWorkspace/end()``). Never 0.
     var generation: UInt64
     var boxes: ContainerBoxCache<KeyedDecodingHandle>
     /// Which types met as arrays are arrays of `Decodable` elements (see ``ArrayDecoding``).
-    var arrayTypes: [(type: ObjectIdentifier, decoding: (any ArrayDecoding.Type)?)]
+    var arrayTypes: TypeCache<(any ArrayDecoding.Type)?>
+    /// ``SpecialTypeFilter/all``, here to be read without a global's lazy-initialization check.
+    let specialTypes = SpecialTypeFilter.all
 
     init(base: UnsafeRawPointer, end: Int, path: [any CodingKey]) {
         self.base = base
@@ -29,14 +33,15 @@ struct StreamingDecoderState {
         depth = 0
         self.path = CodingPathStack(basePath: path)
         extraPaths = []
-        generation = 0
+        generation = 1
         boxes = ContainerBoxCache()
-        arrayTypes = []
+        arrayTypes = TypeCache()
     }
 
     /// Frees what the state owns.
-    func deallocate() {
+    mutating func deallocate() {
         path.deallocate()
+        arrayTypes.deallocate()
     }
 }
 
@@ -46,7 +51,8 @@ struct KeyedDecodingHandle: ContainerHandle {
     /// The decoder of the call using the container; `nil` while its box waits in the cache.
     var decoder: StreamingDecoder?
     var state: UnsafeMutablePointer<StreamingDecoderState>
-    /// Where the current generation is kept, and the one this container belongs to.
+    /// Where the current generation is kept, and the one this container belongs to (0 while
+    /// the box waits in the cache).
     var generationSource: UnsafeMutablePointer<StreamingDecoderState>
     var generation: UInt64
     var count: Int
@@ -98,11 +104,40 @@ final class DecoderWorkspace {
         state.deallocate()
     }
 
+    /// The decoder of the previous call, kept when nothing else held it as that call ended: then
+    /// nothing can tell it from a new one, and it serves again (saving an allocation per call).
+    /// Only for calls without `userInfo`, which a decoder holds.
+    private var spareDecoder: StreamingDecoder?
+    /// Whether this call's decoder is ``spareDecoder``.
+    private var usingSpare = false
+
+    /// The decoder for this call.
+    func decoder(userInfo: [CodingUserInfoKey: Any]) -> StreamingDecoder {
+        usingSpare = userInfo.isEmpty
+        if usingSpare, let spare = spareDecoder { return spare }
+        let decoder = StreamingDecoder(workspace: self, userInfo: userInfo)
+        if usingSpare { spareDecoder = decoder }
+        return decoder
+    }
+
+    /// Ends a call: whatever of it outlives it (a container or the decoder, kept by the value's
+    /// code) holds the decoder; then a new generation makes all of it refuse to work, and the
+    /// next call gets a new decoder.
+    private func end() {
+        state.pointee.boxes.endOfUse { handle in
+            handle.pointee.decoder = nil
+            handle.pointee.generation = 0
+        }
+        if !(usingSpare && isKnownUniquelyReferenced(&spareDecoder)) {
+            state.pointee.generation &+= 1
+            spareDecoder = nil
+        }
+    }
+
     /// Runs one decoding of the record in `buffer` with a pooled workspace.
     static func with<Result>(_ buffer: UnsafeRawBufferPointer, _ body: (DecoderWorkspace) throws -> Result) rethrows -> Result {
         let workspace = pool.take() ?? DecoderWorkspace()
         let state = workspace.state
-        state.pointee.generation &+= 1
         state.pointee.base = buffer.baseAddress.map { UnsafeRawPointer($0) } ?? emptyRecordBytes
         state.pointee.end = buffer.count
         state.pointee.position = 0
@@ -111,10 +146,9 @@ final class DecoderWorkspace {
         if !state.pointee.extraPaths.isEmpty { state.pointee.extraPaths.removeAll(keepingCapacity: true) }
         defer {
             // The caller's buffer is no longer ours: nothing of this call may read it again.
-            state.pointee.generation &+= 1
             state.pointee.base = emptyRecordBytes
             state.pointee.end = 0
-            state.pointee.boxes.endOfUse { $0.pointee.decoder = nil }
+            workspace.end()
             if !pool.give(workspace) { state.pointee.boxes.removeAll() }
         }
         return try body(workspace)
@@ -145,8 +179,9 @@ struct ValueMismatch: Error {
 /// built on first use. Containers carry their byte length, so skipping a value never reads it.
 ///
 /// The state lives in a pooled ``DecoderWorkspace`` and the bytes belong to the caller for the
-/// duration of the call; a decoder or container kept past its call finds the workspace's
-/// generation changed and reads nothing.
+/// duration of the call; the decoder object serves the next call only if nothing kept it, and a
+/// decoder or container kept past its call finds the workspace's generation changed and reads
+/// nothing.
 final class StreamingDecoder: Decoder {
     let workspace: DecoderWorkspace
     let state: UnsafeMutablePointer<StreamingDecoderState>
@@ -154,8 +189,6 @@ final class StreamingDecoder: Decoder {
     /// workspace's (a detached decoder has a state of its own).
     let generationSource: UnsafeMutablePointer<StreamingDecoderState>
     let generation: UInt64
-    let base: UnsafeRawPointer
-    let end: Int
     let userInfo: [CodingUserInfoKey: Any]
     /// Whether `state` is this decoder's own (a detached decoder's) and freed with it.
     private let ownsState: Bool
@@ -165,8 +198,6 @@ final class StreamingDecoder: Decoder {
         state = workspace.state
         generationSource = workspace.state
         generation = workspace.state.pointee.generation
-        base = workspace.state.pointee.base
-        end = workspace.state.pointee.end
         self.userInfo = userInfo
         ownsState = false
     }
@@ -177,8 +208,6 @@ final class StreamingDecoder: Decoder {
         workspace = parent.workspace
         generationSource = parent.generationSource
         generation = parent.generation
-        self.base = base
-        self.end = end
         userInfo = parent.userInfo
         state = .allocate(capacity: 1)
         state.initialize(to: StreamingDecoderState(base: base, end: end, path: path))
@@ -195,6 +224,14 @@ final class StreamingDecoder: Decoder {
             state.deallocate()
         }
     }
+
+    /// The record of this decoder's call (its state's, which changes from call to call).
+    @inline(__always)
+    var base: UnsafeRawPointer { state.pointee.base }
+
+    /// The offset one past the record's last byte.
+    @inline(__always)
+    var end: Int { state.pointee.end }
 
     /// Whether this decoder's call is still running, so its bytes may be read.
     @inline(__always)
@@ -220,7 +257,7 @@ final class StreamingDecoder: Decoder {
         guard reader.position == reader.end else {
             throw RecordReader.corruption("\(reader.end - reader.position) bytes after the value", at: reader.position)
         }
-        let decoder = StreamingDecoder(workspace: workspace, userInfo: userInfo)
+        let decoder = workspace.decoder(userInfo: userInfo)
         return try decoder.decodeValue(T.self, at: root, depth: 0, prefix: -1, path: CodingPathStack.none)
     }
 
@@ -233,7 +270,7 @@ final class StreamingDecoder: Decoder {
     func decodeValue<T: Decodable>(
         _ type: T.Type, at position: Int, depth: Int, prefix: Int, path entry: Int
     ) throws -> T {
-        if let special = SpecialType(T.self) {
+        if let special = SpecialType(T.self, filter: state.pointee.specialTypes) {
             return try decodeSpecial(special, T.self, at: position, depth: depth, prefix: prefix, path: entry)
         }
         let state = self.state
@@ -260,12 +297,7 @@ final class StreamingDecoder: Decoder {
     /// runtime's conformance lookup costs more than decoding a small array.
     @inline(never)
     private func arrayDecoding<T>(_ type: T.Type) -> (any ArrayDecoding.Type)? {
-        let state = workspace.state
-        let identifier = ObjectIdentifier(T.self)
-        for entry in state.pointee.arrayTypes where entry.type == identifier { return entry.decoding }
-        let decoding = T.self as? any ArrayDecoding.Type
-        if state.pointee.arrayTypes.count < 64 { state.pointee.arrayTypes.append((identifier, decoding)) }
-        return decoding
+        workspace.state.pointee.arrayTypes.answer(for: ObjectIdentifier(T.self)) { T.self as? any ArrayDecoding.Type }
     }
 
     @inline(never)
@@ -462,14 +494,15 @@ final class StreamingDecoder: Decoder {
 
     // MARK: Containers
 
-    /// Reads the header of the container at `position`; checks its kind and depth.
+    /// Reads the header of the container at `position`; checks its kind and depth. `type` (for
+    /// the error) is an autoclosure because `[Element].self` in generic code is a metadata lookup.
     @inline(__always)
     func openContainer(
-        at position: Int, depth: Int, tag expected: UInt8, type: Any.Type, prefix: Int, path entry: Int
+        at position: Int, depth: Int, tag expected: UInt8, type: @autoclosure () -> Any.Type, prefix: Int, path entry: Int
     ) throws -> (count: Int, first: Int, end: Int) {
         var reader = RecordReader(base, count: end, position: position)
         let tag = try reader.readByte()
-        guard _fastPath(tag == expected) else { throw mismatch(type, tag: tag, prefix: prefix, path: entry) }
+        guard _fastPath(tag == expected) else { throw mismatch(type(), tag: tag, prefix: prefix, path: entry) }
         guard _fastPath(depth < RecordFormat.maximumDepth) else {
             throw RecordReader.corruption("arrays and maps nest deeper than \(RecordFormat.maximumDepth) levels", at: position)
         }
@@ -484,7 +517,7 @@ final class StreamingDecoder: Decoder {
         _ type: Key.Type, count: Int, first: Int, end: Int, depth: Int, pathCount: Int, extraPath: Int
     ) -> KeyedDecodingContainer<Key> {
         // A detached decoder's state keeps no boxes: it is short-lived and rare.
-        guard ContainerBoxCache<KeyedDecodingHandle>.supported, !ownsState else {
+        guard state.pointee.boxes.isSupported, !ownsState else {
             return KeyedDecodingContainer(StreamingKeyedDecodingContainer<Key, ContainerToken<KeyedDecodingHandle>>(token: ContainerToken(KeyedDecodingHandle(
                 decoder: self, state: state, generationSource: generationSource, generation: generation,
                 count: count, first: first, end: end, depth: depth, pathCount: pathCount, extraPath: extraPath,
@@ -506,7 +539,7 @@ final class StreamingDecoder: Decoder {
             handle.pointee.cursor = first
             handle.pointee.cursorIndex = 0
             handle.pointee.indexed = false
-            return unsafeBitCast(state.pointee.boxes.box(at: index), to: KeyedDecodingContainer<Key>.self)
+            return state.pointee.boxes.container(at: index, as: KeyedDecodingContainer<Key>.self)
         }
         return newKeyedContainer(Key.self, keyType: keyType, handle: KeyedDecodingHandle(
             decoder: self, state: state, generationSource: generationSource, generation: generation,
@@ -521,7 +554,7 @@ final class StreamingDecoder: Decoder {
         let memory = UnsafeMutablePointer<KeyedDecodingHandle>.allocate(capacity: 1)
         memory.initialize(to: handle)
         let container = KeyedDecodingContainer(StreamingKeyedDecodingContainer<Key, Void>(handle: memory))
-        state.pointee.boxes.insert(keyType: keyType, box: unsafeBitCast(container, to: AnyObject.self), handle: memory)
+        state.pointee.boxes.insert(keyType: keyType, container: container, handle: memory)
         return container
     }
 
@@ -579,21 +612,20 @@ final class StreamingDecoder: Decoder {
 
 /// Arrays, decoded element by element straight into a buffer of the right capacity, without an
 /// unkeyed container.
-protocol ArrayDecoding {
+///
+/// A protocol over `RangeReplaceableCollection` rather than an extension of `Array` alone: its
+/// default implementation builds the array through the conformance's witnesses, which receive
+/// the array type's metadata from the existential metatype ``StreamingDecoder`` keeps. Code
+/// written against `[Element]` would look `Array<Element>` up in the runtime's metadata cache on
+/// every array (a third of the cost of decoding a small one).
+protocol ArrayDecoding: RangeReplaceableCollection where Element: Decodable {}
+
+extension ArrayDecoding {
     /// Decodes the array at `position` as `T`, which is this type.
-    static func decodeArray<T>(from decoder: StreamingDecoder, at position: Int, depth: Int, as type: T.Type) throws -> T
-}
-
-extension Array: ArrayDecoding where Element: Decodable {
     static func decodeArray<T>(from decoder: StreamingDecoder, at position: Int, depth: Int, as type: T.Type) throws -> T {
-        // `T` is `Self`: hand the array over without a dynamic cast (or a copy).
-        unsafeBitCast(try decodeElements(from: decoder, at: position, depth: depth), to: T.self)
-    }
-
-    private static func decodeElements(from decoder: StreamingDecoder, at position: Int, depth: Int) throws -> [Element] {
         let (count, first, end) = try decoder.openContainer(
-            at: position, depth: depth, tag: RecordFormat.Tag.array, type: [Element].self, prefix: -1, path: CodingPathStack.none)
-        var elements: [Element] = []
+            at: position, depth: depth, tag: RecordFormat.Tag.array, type: Self.self, prefix: -1, path: CodingPathStack.none)
+        var elements = Self()
         elements.reserveCapacity(count)
         var next = first
         for index in 0..<count {
@@ -603,6 +635,9 @@ extension Array: ArrayDecoding where Element: Decodable {
             elements.append(try decoder.decodeValue(Element.self, at: next, depth: depth + 1, prefix: -1, path: CodingPathStack.index(index)))
             next = reader.position
         }
-        return elements
+        // `T` is `Self`: hand the array over without a dynamic cast (or a copy).
+        return unsafeBitCast(elements, to: T.self)
     }
 }
+
+extension Array: ArrayDecoding where Element: Decodable {}

@@ -72,10 +72,22 @@ struct StreamingKeyedDecodingContainer<Key: CodingKey, Owner>: KeyedDecodingCont
             let keyOffset = handle.pointee.cursor
             let base = handle.pointee.state.pointee.base
             let end = handle.pointee.end
-            if KeyBytesCache.applies(to: Key.self), let prefixed = handle.pointee.keys.lengthPrefixedBytes(of: key) {
+            if KeyBytesCache.applies(to: Key.self), let entry = handle.pointee.keys.entry(key) {
                 // The key's length and bytes as the record holds them, compared in one go.
-                let count = prefixed.count
-                if _fastPath(count <= end &- keyOffset && memcmpBytes(base + keyOffset, prefixed.baseAddress!, count)) {
+                let count = Int(entry.pointee.count)
+                let matched: Bool
+                if _fastPath(count <= 16 && handle.pointee.state.pointee.end &- keyOffset >= 16) {
+                    // Two loads (the 16 bytes are inside the record), masked to the key's length.
+                    let at = base + keyOffset
+                    matched = UInt64(littleEndian: at.loadUnaligned(as: UInt64.self)) & entry.pointee.headMask == entry.pointee.head
+                        && UInt64(littleEndian: at.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) & entry.pointee.tailMask
+                            == entry.pointee.tail
+                        && count <= end &- keyOffset
+                } else {
+                    matched = count <= end &- keyOffset
+                        && memcmpBytes(base + keyOffset, handle.pointee.keys.prefixedBytes(entry), count)
+                }
+                if _fastPath(matched) {
                     return (RecordReader(base, count: end, position: keyOffset &+ count), true, keyOffset)
                 }
                 return try search(key)

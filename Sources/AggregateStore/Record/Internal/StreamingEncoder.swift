@@ -13,6 +13,10 @@ struct NeedsTreeEncoding: Error {}
 /// never equal to a live slot, so every write through it takes the slow path and fails.
 let deadSlot = 255
 
+/// ``StreamingEncoderState/innermostSerial`` when no container is open: never a container's
+/// serial (live ones count up from 1, dead ones are 0).
+let noOpenContainerSerial = UInt64.max
+
 /// A container being written: its placeholder offset, element count and identity.
 struct OpenContainer {
     /// The offset of the container's length placeholder (see ``RecordWriter/beginContainer(tag:)``).
@@ -34,6 +38,9 @@ struct StreamingEncoderState {
     /// The open containers, innermost last; at most ``RecordFormat/maximumDepth``.
     var containers: UnsafeMutablePointer<OpenContainer>
     var containerCount: Int
+    /// The serial of the innermost open container (``noOpenContainerSerial`` when none): the
+    /// one container that may write. A keyed container checks this one field before each entry.
+    var innermostSerial: UInt64
     /// The first container index that belongs to the value being encoded now.
     var frameBase: Int
     /// The writer offset where the value being encoded now starts.
@@ -43,9 +50,13 @@ struct StreamingEncoderState {
     var nextSerial: UInt64
     /// Set once the value needs the tree encoder; every later operation throws.
     var abandoned: Bool
-    /// Which call is using the workspace; an encoder of an earlier call finds another value.
+    /// Tells the encoder and containers of the call using the workspace from ones kept past
+    /// earlier calls: it changes when a call ends with any of them kept (see
+    /// ``EncoderWorkspace/end()``). Never 0.
     var generation: UInt64
     var boxes: ContainerBoxCache<KeyedEncodingHandle>
+    /// ``SpecialTypeFilter/all``, here to be read without a global's lazy-initialization check.
+    let specialTypes = SpecialTypeFilter.all
 }
 
 /// Where a keyed container of ours finds its state (in its ``ContainerToken``'s memory, so the
@@ -55,7 +66,8 @@ struct KeyedEncodingHandle: ContainerHandle {
     var encoder: StreamingEncoder?
     /// The encoder's state, for the writes (which need no reference count traffic).
     var state: UnsafeMutablePointer<StreamingEncoderState>
-    /// The encoder's generation: `encoder` and `state` need setting only when it changes.
+    /// The encoder's generation: `encoder` and `state` need setting only when it changes (0
+    /// while the box waits in the cache).
     var generation: UInt64
     var slot: Int
     var serial: UInt64
@@ -80,9 +92,9 @@ final class EncoderWorkspace {
         state = .allocate(capacity: 1)
         let containers = UnsafeMutablePointer<OpenContainer>.allocate(capacity: RecordFormat.maximumDepth + 1)
         state.initialize(to: StreamingEncoderState(
-            writer: RecordWriter(capacity: 1024), containers: containers, containerCount: 0,
+            writer: RecordWriter(capacity: 1024), containers: containers, containerCount: 0, innermostSerial: noOpenContainerSerial,
             frameBase: 0, frameStart: 0, path: CodingPathStack(), nextSerial: 1, abandoned: false,
-            generation: 0, boxes: ContainerBoxCache()))
+            generation: 1, boxes: ContainerBoxCache()))
     }
 
     deinit {
@@ -94,21 +106,46 @@ final class EncoderWorkspace {
         state.deallocate()
     }
 
+    /// The encoder of the previous call, kept when nothing else held it as that call ended: then
+    /// nothing can tell it from a new one, and it serves again (saving an allocation per call).
+    /// Only for calls without `userInfo`, which an encoder holds.
+    private var spareEncoder: StreamingEncoder?
+    /// Whether this call's encoder is ``spareEncoder``.
+    private var usingSpare = false
+
     /// Gets a workspace ready for a call.
     func begin() {
-        state.pointee.generation &+= 1
         state.pointee.writer.count = 0
         state.pointee.containerCount = 0
+        state.pointee.innermostSerial = noOpenContainerSerial
         state.pointee.frameBase = 0
         state.pointee.frameStart = 0
         state.pointee.path.truncate(to: 0)
         state.pointee.abandoned = false
     }
 
+    /// The encoder for this call.
+    func encoder(userInfo: [CodingUserInfoKey: Any]) -> StreamingEncoder {
+        usingSpare = userInfo.isEmpty
+        if usingSpare, let spare = spareEncoder { return spare }
+        let encoder = StreamingEncoder(workspace: self, userInfo: userInfo)
+        if usingSpare { spareEncoder = encoder }
+        return encoder
+    }
+
     /// Ends a call: invalidates its encoder and containers and returns the workspace to the pool.
     func end() {
-        state.pointee.generation &+= 1
-        state.pointee.boxes.endOfUse { $0.pointee.encoder = nil }
+        state.pointee.boxes.endOfUse { handle in
+            handle.pointee.encoder = nil
+            handle.pointee.generation = 0
+        }
+        // Whatever of this call outlives it (a container or the encoder, kept by the value's
+        // code) holds the encoder: then a new generation makes all of it refuse to work, and the
+        // next call gets a new encoder.
+        if !(usingSpare && isKnownUniquelyReferenced(&spareEncoder)) {
+            state.pointee.generation &+= 1
+            spareEncoder = nil
+        }
         if state.pointee.writer.capacity > Self.keptBufferCapacity {
             state.pointee.writer.deallocate()
             state.pointee.writer = RecordWriter(capacity: 1024)
@@ -132,8 +169,9 @@ final class EncoderWorkspace {
 /// One encoder object serves the whole value: a nested value is a frame on the same state, not
 /// a new encoder; containers are small structs pointing at the state. A container's byte length
 /// and count are filled in when the frame that opened it ends, or when its parent writes its next
-/// element. The state lives in a pooled ``EncoderWorkspace``; the encoder object itself is made
-/// for one call, so one kept past its call is recognized (by its `generation`) and refused.
+/// element. The state lives in a pooled ``EncoderWorkspace``; the encoder object serves the next
+/// call only if nothing kept it, so one kept past its call is recognized (by its `generation`)
+/// and refused.
 final class StreamingEncoder: Encoder {
     let workspace: EncoderWorkspace
     let state: UnsafeMutablePointer<StreamingEncoderState>
@@ -167,7 +205,7 @@ final class StreamingEncoder: Encoder {
     /// type through its `encode(to:)` as a new frame.
     @inline(__always)
     func encodeValue<T: Encodable>(_ value: T, path entry: Int) throws {
-        if let special = SpecialType(T.self) {
+        if let special = SpecialType(T.self, filter: state.pointee.specialTypes) {
             try encodeSpecial(special, value, path: entry)
             return
         }
@@ -268,6 +306,7 @@ final class StreamingEncoder: Encoder {
         state.pointee.containers[slot] = OpenContainer(
             start: start, count: 0, serial: serial, isMap: isMap, pathBase: pathBase, bloomLow: 0, bloomHigh: 0)
         state.pointee.containerCount = slot + 1
+        state.pointee.innermostSerial = serial
         return (slot, serial)
     }
 
@@ -276,6 +315,7 @@ final class StreamingEncoder: Encoder {
     func closeContainers(downTo base: Int) {
         let state = self.state
         var index = state.pointee.containerCount
+        guard index > base else { return }
         while index > base {
             index -= 1
             let container = state.pointee.containers[index]
@@ -283,6 +323,7 @@ final class StreamingEncoder: Encoder {
             state.pointee.path.truncate(to: container.pathBase)
         }
         state.pointee.containerCount = base
+        state.pointee.innermostSerial = base > 0 ? state.pointee.containers[base - 1].serial : noOpenContainerSerial
     }
 
     /// Makes the container in `slot` the innermost one again (closing the ones its nested
@@ -307,7 +348,7 @@ final class StreamingEncoder: Encoder {
     /// A keyed container for `slot`, in a reused box when one is free.
     @inline(__always)
     func keyedContainer<Key: CodingKey>(_ type: Key.Type, slot: Int, serial: UInt64, pathCount: Int) -> KeyedEncodingContainer<Key> {
-        guard ContainerBoxCache<KeyedEncodingHandle>.supported else {
+        guard state.pointee.boxes.isSupported else {
             return KeyedEncodingContainer(StreamingKeyedEncodingContainer<Key, ContainerToken<KeyedEncodingHandle>>(token: ContainerToken(KeyedEncodingHandle(
                 encoder: self, state: state, generation: generation, slot: slot, serial: serial, pathCount: pathCount))))
         }
@@ -322,7 +363,7 @@ final class StreamingEncoder: Encoder {
             handle.pointee.slot = slot
             handle.pointee.serial = serial
             handle.pointee.pathCount = pathCount
-            return unsafeBitCast(state.pointee.boxes.box(at: index), to: KeyedEncodingContainer<Key>.self)
+            return state.pointee.boxes.container(at: index, as: KeyedEncodingContainer<Key>.self)
         }
         return newKeyedContainer(Key.self, keyType: keyType, handle: KeyedEncodingHandle(
             encoder: self, state: state, generation: generation, slot: slot, serial: serial, pathCount: pathCount))
@@ -335,7 +376,7 @@ final class StreamingEncoder: Encoder {
         let memory = UnsafeMutablePointer<KeyedEncodingHandle>.allocate(capacity: 1)
         memory.initialize(to: handle)
         let container = KeyedEncodingContainer(StreamingKeyedEncodingContainer<Key, Void>(handle: memory))
-        state.pointee.boxes.insert(keyType: keyType, box: unsafeBitCast(container, to: AnyObject.self), handle: memory)
+        state.pointee.boxes.insert(keyType: keyType, container: container, handle: memory)
         return container
     }
 

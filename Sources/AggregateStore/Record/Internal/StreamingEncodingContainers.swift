@@ -35,15 +35,26 @@ struct StreamingKeyedEncodingContainer<Key: CodingKey, Owner>: KeyedEncodingCont
     private func begin(_ key: Key) throws -> Int {
         let state = handle.pointee.state
         let slot = handle.pointee.slot
-        if _slowPath(!(state.pointee.containerCount == slot &+ 1
-                       && state.pointee.containers[slot].serial == handle.pointee.serial)) {
+        // Serials are never reused, so the innermost container's serial being this container's
+        // says it is the innermost (in its slot) and of this call.
+        if _slowPath(state.pointee.innermostSerial != handle.pointee.serial) {
             if slot == deadSlot { throw encoder.abandon() }
             try encoder.reactivate(slot: slot, serial: handle.pointee.serial)
         }
         let entryStart = state.pointee.writer.count
-        if KeyBytesCache.applies(to: Key.self), let prefixed = handle.pointee.keys.lengthPrefixedBytes(of: key) {
-            state.pointee.writer.append(prefixed)
-            guard isFreshKey(keyBytes(ofPrefixed: prefixed), slot: slot, state: state) else { throw encoder.abandon() }
+        if KeyBytesCache.applies(to: Key.self), let entry = handle.pointee.keys.entry(key) {
+            let count = Int(entry.pointee.count)
+            if _fastPath(count <= 16) {
+                state.pointee.writer.appendShortRun(entry.pointee.head, entry.pointee.tail, count: count)
+            } else {
+                state.pointee.writer.append(UnsafeRawBufferPointer(start: handle.pointee.keys.prefixedBytes(entry), count: count))
+            }
+            let prefixLength = Int(entry.pointee.prefixLength)
+            guard isFreshKey(
+                UnsafeRawBufferPointer(start: state.pointee.writer.base + entryStart + prefixLength, count: count - prefixLength),
+                bloomIndex: Int(entry.pointee.bloomIndex), slot: slot, state: state) else {
+                throw encoder.abandon()
+            }
             state.pointee.containers[slot].count &+= 1
             return entryStart
         }
@@ -51,7 +62,7 @@ struct StreamingKeyedEncodingContainer<Key: CodingKey, Owner>: KeyedEncodingCont
         let fresh: Bool? = string.utf8.withContiguousStorageIfAvailable { utf8 in
             let bytes = UnsafeRawBufferPointer(utf8)
             state.pointee.writer.appendLengthPrefixed(bytes)
-            return isFreshKey(bytes, slot: slot, state: state)
+            return isFreshKey(bytes, bloomIndex: KeyBloom.index(of: bytes), slot: slot, state: state)
         }
         guard fresh ?? slowFreshKey(string, slot: slot, state: state) else { throw encoder.abandon() }
         state.pointee.containers[slot].count &+= 1
@@ -60,15 +71,11 @@ struct StreamingKeyedEncodingContainer<Key: CodingKey, Owner>: KeyedEncodingCont
 
     /// Records the key in the container's Bloom filter; on a possible repeat, looks for it.
     @inline(__always)
-    private func isFreshKey(_ key: UnsafeRawBufferPointer, slot: Int, state: UnsafeMutablePointer<StreamingEncoderState>) -> Bool {
-        let count = key.count
-        var hash = UInt(count) &* 0x9E37_79B9
-        if count > 0 {
-            hash ^= UInt(key[0]) &* 31 ^ UInt(key[count - 1]) &* 131 ^ UInt(key[count >> 1]) &* 7
-        }
-        hash = (hash ^ (hash >> 7)) & 127
-        let bit: UInt64 = 1 << UInt64(hash & 63)
-        if hash < 64 {
+    private func isFreshKey(
+        _ key: UnsafeRawBufferPointer, bloomIndex: Int, slot: Int, state: UnsafeMutablePointer<StreamingEncoderState>
+    ) -> Bool {
+        let bit: UInt64 = 1 &<< UInt64(truncatingIfNeeded: bloomIndex & 63)
+        if bloomIndex < 64 {
             if _slowPath(state.pointee.containers[slot].bloomLow & bit != 0) { return !containsKey(key, slot: slot, state: state) }
             state.pointee.containers[slot].bloomLow |= bit
         } else {
@@ -105,7 +112,7 @@ struct StreamingKeyedEncodingContainer<Key: CodingKey, Owner>: KeyedEncodingCont
         return copy.withUTF8 { utf8 in
             let bytes = UnsafeRawBufferPointer(utf8)
             state.pointee.writer.appendLengthPrefixed(bytes)
-            return isFreshKey(bytes, slot: slot, state: state)
+            return isFreshKey(bytes, bloomIndex: KeyBloom.index(of: bytes), slot: slot, state: state)
         }
     }
 
@@ -489,7 +496,7 @@ struct StreamingSingleValueEncodingContainer: SingleValueEncodingContainer {
         try begin()
         // The value takes this frame's place: write it here without a new frame or key.
         let state = encoder.state
-        if let special = SpecialType(T.self) {
+        if let special = SpecialType(T.self, filter: state.pointee.specialTypes) {
             try encoder.encodeSpecial(special, value, path: CodingPathStack.none)
             return
         }
