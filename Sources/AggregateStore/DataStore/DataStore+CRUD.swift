@@ -77,6 +77,15 @@ extension DataStore {
         let transaction = try participate(context)
         let key = try tableKey(Root.self, id)
         guard try current(key, in: transaction) != nil else { return false }
+        // Deleting what this unit of work created leaves nothing to write, as long as the key is
+        // still absent in the store (otherwise the staged delete makes the commit conflict).
+        if case .put? = transaction.stagedWrite(key), let read = transaction.readVersion(key) {
+            let (version, isLive) = try engine.version(table: key.table, id: key.id)
+            if !isLive, version == read {
+                transaction.unstage(key)
+                return true
+            }
+        }
         try transaction.stage(.delete(expecting: expectation(for: key, in: transaction)), for: key)
         return true
     }

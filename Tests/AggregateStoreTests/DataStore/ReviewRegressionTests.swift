@@ -136,4 +136,29 @@ struct ReviewRegressionTests {
         #expect(await counter.commits == 2)
         #expect(fixture.store.engine.lastSequence == 2)
     }
+
+    @Test func createThenDeleteInOneUnitOfWorkWritesNothing() throws {
+        let fixture = try StoreFixture()
+        let store = fixture.store
+        let receipt = try UnitOfWork.run(on: store) { tx throws -> Bool in
+            try store.create(order("so-1"), in: tx)
+            return try store.delete(Order.self, id: "so-1", in: tx)
+        }
+        #expect(receipt)
+        #expect(store.engine.lastSequence == 0)
+        // With a concurrent create of the same id in between, the delete stays and conflicts.
+        let first = try UnitOfWork.begin(on: store)
+        try store.create(order("so-2"), in: first.context)
+        try UnitOfWork.run(on: store) { tx throws in try store.create(order("so-2", status: "theirs"), in: tx) }
+        try store.delete(Order.self, id: "so-2", in: first.context)
+        do {
+            try first.commit()
+            Issue.record("the delete overwrote a concurrent create")
+        } catch {
+            #expect(error.code == .conflict || error.code == .duplicate)
+        }
+        try UnitOfWork.run(on: store) { tx throws in
+            #expect(try store.load(Order.self, id: "so-2", in: tx)?.status == "theirs")
+        }
+    }
 }

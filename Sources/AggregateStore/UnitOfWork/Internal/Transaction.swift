@@ -67,6 +67,13 @@ package final class Transaction: Sendable {
         state.withLock { $0.readVersions[key] }
     }
 
+    /// Drops the staged write of a key, as if it had never been staged.
+    func unstage(_ key: AggregateKey) {
+        state.withLock { state in
+            if state.writes.removeValue(forKey: key) != nil { state.writeOrder.removeAll { $0 == key } }
+        }
+    }
+
     package func stage(_ write: StagedWrite, for key: AggregateKey) throws(StoreError) {
         try state.withLock { state throws(StoreError) in
             guard state.phase == .active else {
