@@ -48,17 +48,44 @@ extension DataStore {
     /// The number of aggregates a typed query's filter matches, ignoring order and paging.
     public func count<Root: Aggregate>(_ query: TypedQuery<Root>, in context: borrowing TransactionContext) throws(StoreError) -> Int {
         let transaction = try participate(context)
-        return try candidates(query.checked(), foreignKeyFields: Set(Root.foreignKeys.map(\.name)), decoding: false, in: transaction).count
+        var kept: [String: [UInt8]] = [:]
+        return try candidates(query.checked(), foreignKeyFields: Set(Root.foreignKeys.map(\.name)), .none, &kept, in: transaction).count
     }
 
     /// The number of records an untyped query's filter matches, ignoring order and paging.
     public func count(_ query: Query, foreignKeyFields: Set<String> = [], in context: borrowing TransactionContext) throws(StoreError) -> Int {
         let transaction = try participate(context)
-        return try candidates(query, foreignKeyFields: foreignKeyFields, decoding: false, in: transaction).count
+        var kept: [String: [UInt8]] = [:]
+        return try candidates(query, foreignKeyFields: foreignKeyFields, .none, &kept, in: transaction).count
+    }
+
+    /// How much of each matching record ``candidates(_:foreignKeyFields:_:_:in:)`` decodes.
+    private enum Materialize {
+        /// The whole record.
+        case full
+        /// Nothing: only the matches' ids are wanted (a count).
+        case none
+        /// Only these fields, keeping the record's bytes to decode in full later: a page
+        /// decodes only the rows it returns.
+        case fields([FieldPath])
     }
 
     private func run(_ query: Query, foreignKeyFields: Set<String>, in transaction: Transaction) throws(StoreError) -> QueryPage {
-        let page = try query.apply(to: try candidates(query, foreignKeyFields: foreignKeyFields, in: transaction))
+        guard query.limit != nil else {
+            var kept: [String: [UInt8]] = [:]
+            return try query.apply(to: candidates(query, foreignKeyFields: foreignKeyFields, .full, &kept, in: transaction))
+        }
+        // A page: sort on the fields the query reads, then decode the page's rows only.
+        var kept: [String: [UInt8]] = [:]
+        let fields = query.predicate.fieldPaths + query.order.map(\.field) + [FieldPath.id]
+        var sortable = query
+        sortable.projection = nil
+        var page = try sortable.apply(to: candidates(query, foreignKeyFields: foreignKeyFields, .fields(fields), &kept, in: transaction))
+        for index in page.rows.indices {
+            let row = page.rows[index]
+            let record = try kept[row.id].map { bytes throws(StoreError) in try Document(decoding: bytes) } ?? row.record
+            page.rows[index].record = query.projection.map { Query.project(record, $0) } ?? record
+        }
         return page
     }
 
@@ -66,8 +93,8 @@ extension DataStore {
     /// predicate chunk by chunk so a scan holds only matches in memory, with the unit of
     /// work's staged writes laid over them. Every record returned counts as read. Without
     /// `decoding`, the records are left as null: only the matches' ids and number are wanted.
-    private func candidates(_ query: Query, foreignKeyFields: Set<String>, decoding: Bool = true,
-                            in transaction: Transaction) throws(StoreError) -> [(id: String, record: Document)] {
+    private func candidates(_ query: Query, foreignKeyFields: Set<String>, _ materialize: Materialize,
+                            _ kept: inout [String: [UInt8]], in transaction: Transaction) throws(StoreError) -> [(id: String, record: Document)] {
         try checkTable(query.table)
         let table = query.table
         let staged = Dictionary(transaction.stagedWrites(table: table).map { ($0.id, $0.write) }, uniquingKeysWith: { $1 })
@@ -76,7 +103,13 @@ extension DataStore {
         func consider(_ id: String, _ version: UInt64, _ bytes: UnsafeRawBufferPointer) throws(StoreError) {
             guard staged[id] == nil, try Self.matches(query.predicate, bytes) else { return }
             transaction.noteRead(AggregateKey(table: table, id: id), version: version)
-            result.append((id, decoding ? try Document(decoding: bytes) : .null))
+            switch materialize {
+            case .full: result.append((id, try Document(decoding: bytes)))
+            case .none: result.append((id, .null))
+            case let .fields(fields):
+                result.append((id, try Self.document(of: fields, in: bytes)))
+                kept[id] = Array(bytes)
+            }
         }
         switch query.accessPath(foreignKeyFields: foreignKeyFields) {
         case .scan:
@@ -104,6 +137,28 @@ extension DataStore {
         for record in records {
             try record.bytes.withUnsafeBytesTyped { buffer throws(StoreError) in try body(record.id, record.version, buffer) }
         }
+    }
+
+    /// A map holding only `fields` of a record (nested as in the record), decoded from its bytes:
+    /// enough to evaluate a predicate and sort on them exactly as on the whole record.
+    private static func document(of fields: [FieldPath], in bytes: UnsafeRawBufferPointer) throws(StoreError) -> Document {
+        var root = Document.Map()
+        for field in fields {
+            guard let value = try RecordFieldPeek.value(at: field.components, in: bytes) else { continue }
+            insert(value, at: field.components[...], into: &root)
+        }
+        return .map(root)
+    }
+
+    private static func insert(_ value: Document, at path: ArraySlice<String>, into map: inout Document.Map) {
+        let key = path.first!
+        guard path.count > 1 else {
+            map[key] = value
+            return
+        }
+        var child = map[key]?.mapValue ?? Document.Map()
+        insert(value, at: path.dropFirst(), into: &child)
+        map[key] = .map(child)
     }
 
     /// Tests a predicate on record bytes, decoding only the fields it names.

@@ -23,6 +23,18 @@ extension Query.Predicate {
         matches { $0.value(in: record) }
     }
 
+    /// The fields the predicate reads.
+    var fieldPaths: [FieldPath] {
+        switch self {
+        case .all, .none: return []
+        case let .and(parts), let .or(parts): return parts.flatMap(\.fieldPaths)
+        case let .not(operand): return operand.fieldPaths
+        case let .compare(field, _, _), let .isIn(field, _), let .notIn(field, _), let .isNull(field),
+             let .isNotNull(field), let .match(field, _, _, _):
+            return [field]
+        }
+    }
+
     /// Whether the record whose fields `value` looks up satisfies the predicate; `value`
     /// returns nil for a missing field. Lets a scan test fields read straight from record bytes.
     func matches(_ value: (FieldPath) -> Document?) -> Bool {

@@ -108,4 +108,31 @@ struct DataStoreQueryTests {
             #expect(error?.code == .invalidArgument)
         }
     }
+
+    @Test func aPageDecodedFromPartialRecordsEqualsTheSameRowsOfTheFullResult() throws {
+        let fixture = try Self.seeded()
+        let store = fixture.store
+        let texts = [
+            "from SalesOrder order by status desc, customerId",
+            "from SalesOrder where note is not null or status = 'paid' order by note, id desc",
+            "from SalesOrder where items != null and customerId in ('c-1', 'c-2') order by items desc",
+            "from SalesOrder where not status like 'o%' order by tags, customerId desc select customerId, note",
+        ]
+        try UnitOfWork.run(on: store) { tx throws in
+            try store.update(Order.self, id: "so-07", set: ["note": "in this unit of work"], in: tx)
+            for text in texts {
+                let query = try Query(parsing: text)
+                let all = try store.fetch(query, in: tx).rows
+                #expect(!all.isEmpty, "\(text)")
+                var paged: [QueryRow] = []
+                var cursor: QueryCursor?
+                repeat {
+                    let page = try store.fetch(query.limit(4).after(cursor), in: tx)
+                    paged += page.rows
+                    cursor = page.next
+                } while cursor != nil
+                #expect(paged == all, "\(text)")
+            }
+        }
+    }
 }
