@@ -58,26 +58,25 @@ public struct Maintenance: Sendable {
         let transaction = try store.participate(context)
         try store.checkTable(table)
         var records: [RawRecord] = []
-        let staged = transaction.stagedWrites(table: table)
-        let stored = try store.engine.records(table: table, ids: store.engine.ids(table: table))
-        // Records this unit of work created are part of what it sees.
-        let storedIds = Set(stored.map(\.id))
-        for (id, write) in staged where !storedIds.contains(id) {
-            guard case let .put(bytes, foreignKeys, _) = write else { continue }
-            records.append(RawRecord(id: id, version: 0, foreignKeys: foreignKeys, document: try Document(decoding: bytes)))
-        }
-        for stored in stored {
+        var storedIds = Set<String>()
+        try store.engine.scan(table: table) { stored throws(StoreError) in
+            storedIds.insert(stored.id)
             let key = AggregateKey(table, stored.id)
             switch transaction.stagedWrite(key) {
             case let .put(bytes, foreignKeys, _)?:
                 records.append(RawRecord(id: stored.id, version: stored.version, foreignKeys: foreignKeys, document: try Document(decoding: bytes)))
             case .delete?:
-                continue
+                break
             case nil:
                 transaction.noteRead(key, version: stored.version)
                 records.append(RawRecord(id: stored.id, version: stored.version, foreignKeys: stored.foreignKeys,
                                          document: try Document(decoding: stored.bytes)))
             }
+        }
+        // Records this unit of work created are part of what it sees.
+        for (id, write) in transaction.stagedWrites(table: table) where !storedIds.contains(id) {
+            guard case let .put(bytes, foreignKeys, _) = write else { continue }
+            records.append(RawRecord(id: id, version: 0, foreignKeys: foreignKeys, document: try Document(decoding: bytes)))
         }
         return records.sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) }
     }

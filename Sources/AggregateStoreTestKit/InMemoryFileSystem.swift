@@ -37,7 +37,7 @@ import Synchronization
 ///
 /// Paths are absolute or relative to `/`; empty components, `.` and `..` are resolved
 /// textually and trailing slashes ignored. Every operation is serialised by one lock.
-package final class InMemoryFileSystem: FileSystem, Sendable {
+package final class InMemoryFileSystem: FileSystem, TestHandleOwner, Sendable {
     /// What ``freeSpace(at:)`` reports when neither a free space nor a capacity is set: 1 TiB.
     package static let defaultFreeSpace: UInt64 = 1 << 40
 
@@ -270,7 +270,7 @@ package final class InMemoryFileSystem: FileSystem, Sendable {
         }
     }
 
-    fileprivate func write(_ handle: InMemoryFileHandle, _ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(StoreError) {
+    func write(_ handle: InMemoryFileHandle, _ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(StoreError) {
         try withOpenFile(handle) { state, node throws(StoreError) in
             guard handle.writable else { throw StoreError.syscall("pwrite", path: handle.path, errno: EBADF) }
             guard let start = Int(exactly: offset), start <= Int.max - bytes.count else {
@@ -282,7 +282,7 @@ package final class InMemoryFileSystem: FileSystem, Sendable {
         }
     }
 
-    fileprivate func truncate(_ handle: InMemoryFileHandle, to size: UInt64) throws(StoreError) {
+    func truncate(_ handle: InMemoryFileHandle, to size: UInt64) throws(StoreError) {
         try withOpenFile(handle) { state, node throws(StoreError) in
             guard handle.writable else { throw StoreError.syscall("ftruncate", path: handle.path, errno: EINVAL) }
             guard let newSize = Int(exactly: size) else {
@@ -298,7 +298,7 @@ package final class InMemoryFileSystem: FileSystem, Sendable {
         }
     }
 
-    fileprivate func tryLock(_ handle: InMemoryFileHandle, exclusive: Bool) throws(StoreError) -> Bool {
+    func tryLock(_ handle: InMemoryFileHandle, exclusive: Bool) throws(StoreError) -> Bool {
         try withOpenFile(handle) { state, node in
             let conflict = state.handles.contains { id, other in
                 id != handle.id && other.node == node && other.lock.map { exclusive || $0 == .exclusive } == true
@@ -310,46 +310,8 @@ package final class InMemoryFileSystem: FileSystem, Sendable {
         }
     }
 
-    /// Forgets a handle; throws if a crash invalidated it first.
-    fileprivate func close(_ handle: InMemoryFileHandle) throws(StoreError) {
+    func read(_ handle: InMemoryFileHandle, at offset: UInt64, count: Int) throws(StoreError) -> [UInt8] {
         try withOpenFile(handle) { state, node in
-            state.handles[handle.id] = nil
-            state.collect(node)
-        }
-    }
-
-    /// Forgets a handle dropped without a close, like the POSIX handle's deinit does.
-    fileprivate func release(_ handle: InMemoryFileHandle) {
-        _ = try? close(handle)
-    }
-}
-
-/// A handle on an ``InMemoryFileSystem`` file: an index into the file system's handle table,
-/// stamped with the crash generation it was opened in.
-final class InMemoryFileHandle: FileHandle {
-    let path: String
-    fileprivate let id: Int
-    fileprivate let generation: Int
-    fileprivate let writable: Bool
-    private let fileSystem: InMemoryFileSystem
-    private let closed = Atomic<Bool>(false)
-
-    fileprivate init(fileSystem: InMemoryFileSystem, id: Int, generation: Int, path: String, writable: Bool) {
-        self.fileSystem = fileSystem
-        self.id = id
-        self.generation = generation
-        self.path = path
-        self.writable = writable
-    }
-
-    deinit {
-        if !closed.load(ordering: .acquiring) { fileSystem.release(self) }
-    }
-
-    func read(at offset: UInt64, count: Int) throws(StoreError) -> [UInt8] {
-        checkOpen()
-        precondition(count >= 0, "negative read count")
-        return try fileSystem.withOpenFile(self) { state, node in
             let content = state.files[node]!.volatile
             guard offset < UInt64(content.count) else { return [] }
             let start = Int(offset)
@@ -357,49 +319,35 @@ final class InMemoryFileHandle: FileHandle {
         }
     }
 
-    func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(StoreError) {
-        checkOpen()
-        try fileSystem.write(self, bytes, at: offset)
+    func size(_ handle: InMemoryFileHandle) throws(StoreError) -> UInt64 {
+        try withOpenFile(handle) { state, node in UInt64(state.files[node]!.volatile.count) }
     }
 
-    func sync(_ kind: SyncKind) throws(StoreError) {
-        checkOpen()
-        try fileSystem.withOpenFile(self) { state, node in
+    func sync(_ handle: InMemoryFileHandle) throws(StoreError) {
+        try withOpenFile(handle) { state, node in
             state.files[node]!.sync()
         }
     }
 
+    /// Forgets a handle; throws if a crash invalidated it first.
+    func close(_ handle: InMemoryFileHandle) throws(StoreError) {
+        try withOpenFile(handle) { state, node in
+            state.handles[handle.id] = nil
+            state.collect(node)
+        }
+    }
+}
+
+/// A handle on an ``InMemoryFileSystem`` file.
+typealias InMemoryFileHandle = TestFileHandle<InMemoryFileSystem>
+
+extension TestFileHandle where Owner == InMemoryFileSystem {
     /// Models a failed fsync on Linux: the file's unsynced pages are marked clean without being
     /// written, so they stay readable but no later sync writes them (until rewritten).
     func simulateFailedSync() {
         _ = try? fileSystem.withOpenFile(self) { state, node in
             state.files[node]!.failSync()
         }
-    }
-
-    func size() throws(StoreError) -> UInt64 {
-        checkOpen()
-        return try fileSystem.withOpenFile(self) { state, node in UInt64(state.files[node]!.volatile.count) }
-    }
-
-    func truncate(to size: UInt64) throws(StoreError) {
-        checkOpen()
-        try fileSystem.truncate(self, to: size)
-    }
-
-    func tryLock(exclusive: Bool) throws(StoreError) -> Bool {
-        checkOpen()
-        return try fileSystem.tryLock(self, exclusive: exclusive)
-    }
-
-    func close() throws(StoreError) {
-        let (exchanged, _) = closed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing)
-        precondition(exchanged, "file handle closed twice: \(path)")
-        try fileSystem.close(self)
-    }
-
-    private func checkOpen() {
-        precondition(!closed.load(ordering: .acquiring), "use of a closed file handle: \(path)")
     }
 }
 

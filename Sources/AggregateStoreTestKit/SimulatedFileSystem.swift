@@ -108,7 +108,7 @@ package enum CrashFate: Sendable, Hashable {
 /// in one process. Paths are absolute or relative to `/`, resolved textually. Errors are
 /// ``StoreError``s carrying the `errno` the real call would give (`ENOENT` is
 /// ``StoreError/Code/notFound``, `EEXIST` ``StoreError/Code/duplicate``).
-package final class SimulatedFileSystem: FileSystem, Sendable {
+package final class SimulatedFileSystem: FileSystem, TestHandleOwner, Sendable {
     /// What ``freeSpace(at:)`` reports: 1 TiB.
     package static let reportedFreeSpace: UInt64 = 1 << 40
 
@@ -416,7 +416,7 @@ package final class SimulatedFileSystem: FileSystem, Sendable {
         }
     }
 
-    fileprivate func write(_ handle: SimulatedFileHandle, _ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(StoreError) {
+    func write(_ handle: SimulatedFileHandle, _ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(StoreError) {
         try withOpenFile(handle) { state, node throws(StoreError) in
             guard handle.writable else { throw StoreError.syscall("pwrite", path: handle.path, errno: EBADF) }
             guard let start = Int(exactly: offset), start <= Int.max - bytes.count else {
@@ -428,7 +428,7 @@ package final class SimulatedFileSystem: FileSystem, Sendable {
         notify("write", handle.path)
     }
 
-    fileprivate func truncate(_ handle: SimulatedFileHandle, to size: UInt64) throws(StoreError) {
+    func truncate(_ handle: SimulatedFileHandle, to size: UInt64) throws(StoreError) {
         try withOpenFile(handle) { state, node throws(StoreError) in
             guard handle.writable else { throw StoreError.syscall("ftruncate", path: handle.path, errno: EINVAL) }
             guard let newSize = Int(exactly: size) else {
@@ -440,7 +440,7 @@ package final class SimulatedFileSystem: FileSystem, Sendable {
         notify("truncate", handle.path)
     }
 
-    fileprivate func sync(_ handle: SimulatedFileHandle) throws(StoreError) {
+    func sync(_ handle: SimulatedFileHandle) throws(StoreError) {
         try withOpenFile(handle) { state, node in
             state.syncFile(node)
             state.operationCount += 1
@@ -448,7 +448,7 @@ package final class SimulatedFileSystem: FileSystem, Sendable {
         notify("sync", handle.path)
     }
 
-    fileprivate func tryLock(_ handle: SimulatedFileHandle, exclusive: Bool) throws(StoreError) -> Bool {
+    func tryLock(_ handle: SimulatedFileHandle, exclusive: Bool) throws(StoreError) -> Bool {
         try withOpenFile(handle) { state, node in
             let conflict = state.handles.contains { id, other in
                 id != handle.id && other.node == node && other.lock.map { exclusive || $0 == .exclusive } == true
@@ -460,46 +460,8 @@ package final class SimulatedFileSystem: FileSystem, Sendable {
         }
     }
 
-    /// Forgets a handle; throws if a crash invalidated it first.
-    fileprivate func close(_ handle: SimulatedFileHandle) throws(StoreError) {
-        try withOpenFile(handle) { state, _ in
-            state.handles[handle.id] = nil
-            state.collectGarbage()
-        }
-    }
-
-    /// Forgets a handle dropped without a close.
-    fileprivate func release(_ handle: SimulatedFileHandle) {
-        _ = try? close(handle)
-    }
-}
-
-/// A handle on a ``SimulatedFileSystem`` file: an index into the handle table, stamped with
-/// the crash generation it was opened in.
-final class SimulatedFileHandle: FileHandle {
-    let path: String
-    fileprivate let id: Int
-    fileprivate let generation: Int
-    fileprivate let writable: Bool
-    private let fileSystem: SimulatedFileSystem
-    private let closed = Atomic<Bool>(false)
-
-    fileprivate init(fileSystem: SimulatedFileSystem, id: Int, generation: Int, path: String, writable: Bool) {
-        self.fileSystem = fileSystem
-        self.id = id
-        self.generation = generation
-        self.path = path
-        self.writable = writable
-    }
-
-    deinit {
-        if !closed.load(ordering: .acquiring) { fileSystem.release(self) }
-    }
-
-    func read(at offset: UInt64, count: Int) throws(StoreError) -> [UInt8] {
-        checkOpen()
-        precondition(count >= 0, "negative read count")
-        return try fileSystem.withOpenFile(self) { state, node in
+    func read(_ handle: SimulatedFileHandle, at offset: UInt64, count: Int) throws(StoreError) -> [UInt8] {
+        try withOpenFile(handle) { state, node in
             let content = state.files[node]!.volatile
             guard offset < UInt64(content.count) else { return [] }
             let start = Int(offset)
@@ -507,38 +469,18 @@ final class SimulatedFileHandle: FileHandle {
         }
     }
 
-    func write(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) throws(StoreError) {
-        checkOpen()
-        try fileSystem.write(self, bytes, at: offset)
+    func size(_ handle: SimulatedFileHandle) throws(StoreError) -> UInt64 {
+        try withOpenFile(handle) { state, node in UInt64(state.files[node]!.volatile.count) }
     }
 
-    func sync(_ kind: SyncKind) throws(StoreError) {
-        checkOpen()
-        try fileSystem.sync(self)
-    }
-
-    func size() throws(StoreError) -> UInt64 {
-        checkOpen()
-        return try fileSystem.withOpenFile(self) { state, node in UInt64(state.files[node]!.volatile.count) }
-    }
-
-    func truncate(to size: UInt64) throws(StoreError) {
-        checkOpen()
-        try fileSystem.truncate(self, to: size)
-    }
-
-    func tryLock(exclusive: Bool) throws(StoreError) -> Bool {
-        checkOpen()
-        return try fileSystem.tryLock(self, exclusive: exclusive)
-    }
-
-    func close() throws(StoreError) {
-        let (exchanged, _) = closed.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing)
-        precondition(exchanged, "file handle closed twice: \(path)")
-        try fileSystem.close(self)
-    }
-
-    private func checkOpen() {
-        precondition(!closed.load(ordering: .acquiring), "use of a closed file handle: \(path)")
+    /// Forgets a handle; throws if a crash invalidated it first.
+    func close(_ handle: SimulatedFileHandle) throws(StoreError) {
+        try withOpenFile(handle) { state, _ in
+            state.handles[handle.id] = nil
+            state.collectGarbage()
+        }
     }
 }
+
+/// A handle on a ``SimulatedFileSystem`` file.
+typealias SimulatedFileHandle = TestFileHandle<SimulatedFileSystem>

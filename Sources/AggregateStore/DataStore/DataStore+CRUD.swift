@@ -212,7 +212,8 @@ extension DataStore {
         guard record.count <= configuration.engine.effectiveMaximumRecordSize else {
             throw StoreError(.recordTooLarge, "\(key.table)/\(key.id) encodes to \(record.count) bytes; the maximum is \(configuration.engine.effectiveMaximumRecordSize)")
         }
-        guard try RecordFieldPeek.topLevel("id", in: record) == .string(key.id) else {
+        let id = try record.withUnsafeBytesTyped { bytes throws(StoreError) in try RecordFieldPeek.value(at: ["id"], in: bytes) }
+        guard id == .string(key.id) else {
             throw StoreError(.invalidArgument, "\(key.table)/\(key.id): the record's 'id' field must hold the aggregate's id")
         }
         var foreignKeys: [ForeignKey] = []

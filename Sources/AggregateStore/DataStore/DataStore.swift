@@ -65,10 +65,7 @@ public final class DataStore: Sendable {
     ///   ``StoreError/Code/io``.
     public static func open(at path: String, configuration: Configuration = Configuration(),
                             logger: Logger = Logger(label: "aggstore", factory: { _ in SwiftLogNoOpLogHandler() })) throws(StoreError) -> DataStore {
-        let engine = try StorageEngine.open(at: path, configuration: configuration.engine, logger: logger)
-        let store = DataStore(engine: engine, configuration: configuration, logger: logger)
-        store.events.start()
-        return store
+        try open(at: path, configuration: configuration, fileSystem: PosixFileSystem(), logger: logger)
     }
 
     /// Opens the store over another file system: the crash suite's simulated disks.

@@ -3,6 +3,7 @@ extension StorageEngine {
     package struct ScannedRecord {
         package var id: String
         package var version: UInt64
+        package var foreignKeys: [ForeignKey]
         package var bytes: UnsafeRawBufferPointer
     }
 
@@ -13,9 +14,9 @@ extension StorageEngine {
     /// - Throws: ``StoreError/Code/closed``; ``StoreError/Code/corruption`` if a frame no
     ///   longer verifies; what `body` throws.
     package func scan(table: String, _ body: (ScannedRecord) throws(StoreError) -> Void) throws(StoreError) {
-        var entries = try readIndex { index -> [(id: String, version: UInt64, location: RecordLocation)] in
+        var entries = try readIndex { index -> [(id: String, entry: IndexEntry, location: RecordLocation)] in
             guard let table = index.primary[table] else { return [] }
-            return table.compactMap { id, entry in entry.location.map { (id, entry.version, $0) } }
+            return table.compactMap { id, entry in entry.location.map { (id, entry, $0) } }
         }
         entries.sort { ($0.location.segment, $0.location.frameOffset, $0.location.recordOffset)
             < ($1.location.segment, $1.location.frameOffset, $1.location.recordOffset) }
@@ -33,7 +34,7 @@ extension StorageEngine {
                         throw .corruption("record \(table)/\(entry.id) lies outside its frame's payload",
                                           path: segmentPath(location.segment), offset: location.frameOffset)
                     }
-                    try body(ScannedRecord(id: entry.id, version: entry.version,
+                    try body(ScannedRecord(id: entry.id, version: entry.entry.version, foreignKeys: entry.entry.foreignKeys,
                                            bytes: UnsafeRawBufferPointer(rebasing: buffer[lower..<upper])))
                 }
             }
