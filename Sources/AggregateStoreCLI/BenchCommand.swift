@@ -31,8 +31,16 @@ struct Bench: ParsableCommand {
     @Option(help: "Orders in the store of the DataStore figures (PK, FK, IN, filtered scan).")
     var datastoreOrders: Int = 100_000
 
+    @Option(help: "Run only these figures (commit, cpu, crc, open, datastore, codec); all by default.")
+    var only: [Figure] = []
+
     @Flag(help: "Keep the benchmark directory.")
     var keep = false
+
+    /// The groups of figures the command measures, in the order it runs them.
+    enum Figure: String, CaseIterable, ExpressibleByArgument {
+        case commit, cpu, crc, open, datastore, codec
+    }
 
     func run() throws {
         guard !FileManager.default.fileExists(atPath: path) else {
@@ -43,14 +51,19 @@ struct Bench: ParsableCommand {
         #if DEBUG
         print("warning: this is a debug build; use `swift run -c release aggstore bench` for real figures")
         #endif
-        try commitLatency()
-        try commitCPUCost()
-        try crcThroughput()
-        try openTime()
-        try DataStoreBenchmark(path: path + "/datastore", orders: datastoreOrders).run()
-        let codec = try codecBenchmark(iterations: 20_000)
-        print(String(format: "Record codec, demo order with 4 items, encode+decode: median %.2f us; Foundation JSON %.2f us; %.1fx",
-                     codec.ours, codec.json, codec.json / codec.ours))
+        let figures = Set(only.isEmpty ? Figure.allCases : only)
+        if figures.contains(.commit) { try commitLatency() }
+        if figures.contains(.cpu) { try commitCPUCost() }
+        if figures.contains(.crc) { try crcThroughput() }
+        if figures.contains(.open) { try openTime() }
+        if figures.contains(.datastore) {
+            try DataStoreBenchmark(path: path + "/datastore", orders: datastoreOrders).run()
+        }
+        if figures.contains(.codec) {
+            let codec = try codecBenchmark(iterations: 20_000)
+            print(String(format: "Record codec, demo order with 4 items, encode+decode: median %.2f us; Foundation JSON %.2f us; %.1fx",
+                         codec.ours, codec.json, codec.json / codec.ours))
+        }
     }
 
     private func commitLatency() throws {
