@@ -31,7 +31,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Orders in the store of the DataStore figures (PK, FK, IN, filtered scan).")
     var datastoreOrders: Int = 100_000
 
-    @Option(help: "Run only these figures (commit, cpu, crc, open, datastore, codec); all by default.")
+    @Option(help: "Run only these figures (commit, group, cpu, crc, open, datastore, codec); all by default.")
     var only: [Figure] = []
 
     @Flag(help: "Keep the benchmark directory.")
@@ -39,7 +39,7 @@ struct Bench: ParsableCommand {
 
     /// The groups of figures the command measures, in the order it runs them.
     enum Figure: String, CaseIterable, ExpressibleByArgument {
-        case commit, cpu, crc, open, datastore, codec
+        case commit, group, cpu, crc, open, datastore, codec
     }
 
     func run() throws {
@@ -53,6 +53,7 @@ struct Bench: ParsableCommand {
         #endif
         let figures = Set(only.isEmpty ? Figure.allCases : only)
         if figures.contains(.commit) { try commitLatency() }
+        if figures.contains(.group) { try GroupCommitBenchmark(path: path, commits: commits).run() }
         if figures.contains(.cpu) { try commitCPUCost() }
         if figures.contains(.crc) { try crcThroughput() }
         if figures.contains(.open) { try openTime() }

@@ -1,4 +1,9 @@
 package import AggregateStoreEngine
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Synchronization
 
 /// Wraps a file system and makes chosen operations fail, after SQLite's I/O-error tests and
@@ -35,6 +40,8 @@ package final class FaultInjectingFileSystem: FileSystem {
         var faults: [Fault] = []
         var counts: [Operation: Int] = [:]
         var injected = 0
+        var syncsPaused = false
+        var syncsWaiting = 0
     }
 
     private let base: any FileSystem
@@ -59,6 +66,30 @@ package final class FaultInjectingFileSystem: FileSystem {
     /// How many operations of a kind have been attempted.
     package func count(_ operation: Operation) -> Int {
         state.withLock { $0.counts[operation, default: 0] }
+    }
+
+    /// Makes every file `sync` wait (before it reaches the wrapped file system) until
+    /// ``resumeSyncs()``: a test holds a commit group in its fsync while others queue up.
+    package func pauseSyncs() {
+        state.withLock { $0.syncsPaused = true }
+    }
+
+    /// Lets the waiting and later syncs go on.
+    package func resumeSyncs() {
+        state.withLock { $0.syncsPaused = false }
+    }
+
+    /// How many file syncs are waiting on ``pauseSyncs()``.
+    package var syncsWaiting: Int { state.withLock { $0.syncsWaiting } }
+
+    /// Waits while syncs are paused.
+    fileprivate func waitWhileSyncsPaused() {
+        guard state.withLock({ state in
+            if state.syncsPaused { state.syncsWaiting += 1 }
+            return state.syncsPaused
+        }) else { return }
+        while state.withLock({ $0.syncsPaused }) { usleep(200) }
+        state.withLock { $0.syncsWaiting -= 1 }
     }
 
     /// How many faults have fired.
@@ -153,6 +184,7 @@ private final class FaultInjectingFileHandle: FileHandle {
     }
 
     func sync(_ kind: SyncKind) throws(StoreError) {
+        fileSystem.waitWhileSyncsPaused()
         do {
             try fileSystem.check(.sync, path)
         } catch {

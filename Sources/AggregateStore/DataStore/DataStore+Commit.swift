@@ -7,29 +7,57 @@ extension DataStore {
     var isClosed: Bool { engine.state.withLock { $0.isClosed } }
 
     /// The participant's side of a unit of work's commit: prepare the staged writes and events
-    /// as one batch, persist it (the engine checks every expectation under its writer lock and
-    /// fsyncs before returning), then hand the events to the event engine.
+    /// as one batch, persist it (the engine checks every expectation when it stages the batch
+    /// and fsyncs before returning), then hand the events to the event engine.
     func commit(_ transaction: Transaction) throws(StoreError) -> UnitOfWorkReceipt {
         let start = DispatchTime.now().uptimeNanoseconds
-        let logger = unitOfWorkLogger(transaction.id)
-        let batch: WriteBatch?
+        guard let batch = try prepareCommit(transaction) else { return emptyCommit(transaction, start: start) }
+        let outcome = Result { () throws(StoreError) in try engine.commit(batch) }
+        return try finishCommit(transaction, outcome, start: start)
+    }
+
+    /// ``commit(_:)`` without blocking the calling task while the batch is written and fsynced.
+    func commit(_ transaction: Transaction) async throws(StoreError) -> UnitOfWorkReceipt {
+        let start = DispatchTime.now().uptimeNanoseconds
+        guard let batch = try prepareCommit(transaction) else { return emptyCommit(transaction, start: start) }
+        let outcome: Result<CommitReceipt, StoreError>
         do {
-            batch = try transaction.prepare()
+            outcome = .success(try await engine.commit(batch))
         } catch {
-            logger.debug("unit of work cannot commit", metadata: ["error": "\(error)"])
+            outcome = .failure(error)
+        }
+        return try finishCommit(transaction, outcome, start: start)
+    }
+
+    /// The unit of work's batch, or nil when it staged nothing.
+    private func prepareCommit(_ transaction: Transaction) throws(StoreError) -> WriteBatch? {
+        do {
+            return try transaction.prepare()
+        } catch {
+            unitOfWorkLogger(transaction.id).debug("unit of work cannot commit", metadata: ["error": "\(error)"])
             throw error
         }
-        guard let batch else {
-            transaction.finish(committed: true)
-            instruments.committed(transaction.id, nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - start), receipt: nil)
-            logger.debug("unit of work committed; nothing to write")
-            let next = engine.lastEventPosition + 1
-            return UnitOfWorkReceipt(unitOfWorkId: transaction.id, sequence: nil, eventPositions: next..<next)
-        }
+    }
+
+    /// Commits a unit of work that staged nothing: nothing is written.
+    private func emptyCommit(_ transaction: Transaction, start: UInt64) -> UnitOfWorkReceipt {
+        transaction.finish(committed: true)
+        instruments.committed(transaction.id, nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - start), receipt: nil)
+        unitOfWorkLogger(transaction.id).debug("unit of work committed; nothing to write")
+        let next = engine.lastEventPosition + 1
+        return UnitOfWorkReceipt(unitOfWorkId: transaction.id, sequence: nil, eventPositions: next..<next)
+    }
+
+    /// Records the engine's outcome: the unit of work's end, its metrics and log line, and the
+    /// event engine's wake-up.
+    private func finishCommit(_ transaction: Transaction, _ outcome: Result<CommitReceipt, StoreError>,
+                              start: UInt64) throws(StoreError) -> UnitOfWorkReceipt {
+        let logger = unitOfWorkLogger(transaction.id)
         let receipt: CommitReceipt
-        do {
-            receipt = try engine.commit(batch)
-        } catch {
+        switch outcome {
+        case let .success(committed):
+            receipt = committed
+        case let .failure(error):
             transaction.finish(committed: false)
             if error.code == .conflict || error.code == .duplicate { instruments.conflicted(transaction.id) }
             instruments.aborted(transaction.id, reason: "\(error.code)")
@@ -47,6 +75,7 @@ extension DataStore {
             "aggstore.sequence": "\(receipt.sequence)",
             "aggstore.writes": "\(receipt.versions.count)",
             "aggstore.events": "\(receipt.eventPositions.count)",
+            "aggstore.groupSize": "\(receipt.groupSize)",
         ])
         if !receipt.eventPositions.isEmpty { events.committed(through: receipt.eventPositions.upperBound - 1) }
         return UnitOfWorkReceipt(unitOfWorkId: transaction.id, sequence: receipt.sequence, eventPositions: receipt.eventPositions)

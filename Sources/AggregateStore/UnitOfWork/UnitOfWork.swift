@@ -1,4 +1,3 @@
-import Dispatch
 import Logging
 import Tracing
 
@@ -79,10 +78,11 @@ public struct UnitOfWork: ~Copyable, Sendable {
     @discardableResult
     public consuming func commit() async throws(StoreError) -> UnitOfWorkReceipt {
         let transaction = context.transaction
-        let result: Result<UnitOfWorkReceipt, StoreError> = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(returning: Result { () throws(StoreError) in try transaction.store.commit(transaction) })
-            }
+        let result: Result<UnitOfWorkReceipt, StoreError>
+        do {
+            result = .success(try await transaction.store.commit(transaction))
+        } catch {
+            result = .failure(error)
         }
         return try Self.record(result, on: span)
     }

@@ -62,14 +62,13 @@ public struct VerificationReport: Sendable, Equatable {
 extension StorageEngine {
     /// Counts over the log and the indexes.
     public func statistics() throws(StoreError) -> EngineStatistics {
-        let manifest = writer.withLock { $0.manifest }
-        let (counters, liveRecords, liveBytes, tables, lastSequence) = try state.withLock { state throws(StoreError) in
+        let (counters, liveRecords, liveBytes, tables, lastSequence, manifest) = try state.withLock { state throws(StoreError) in
             guard !state.isClosed else { throw StoreError(.closed, "the store is closed") }
             var liveBytes: UInt64 = 0
             for entries in state.index.primary.values {
                 for entry in entries.values { liveBytes += UInt64(entry.location?.recordLength ?? 0) }
             }
-            return (state.counters, state.index.liveCount, liveBytes, state.index.liveCounts(), state.lastSequence)
+            return (state.counters, state.index.liveCount, liveBytes, state.index.liveCounts(), state.lastSequence, state.manifest)
         }
         var segments: [EngineStatistics.Segment] = []
         var logBytes: UInt64 = 0
@@ -92,43 +91,44 @@ extension StorageEngine {
 
     /// Re-reads every frame of the store, checking every CRC, length, sequence number, version
     /// and event position, and compares the indexes (the event index included) with ones
-    /// rebuilt from the log. Never modifies the store; commits wait while it runs.
+    /// rebuilt from the log. Never modifies the store; commits wait while it runs (it holds the
+    /// log, so no group is half written).
     ///
     /// - Returns: A report whose ``VerificationReport/problems`` is empty when the store is healthy.
     public func verify() throws(StoreError) -> VerificationReport {
-        try writer.withLock { writer throws(StoreError) -> VerificationReport in
-            guard !writer.isClosed else { throw StoreError(.closed, "the store is closed") }
+        try log.withLock { log throws(StoreError) -> VerificationReport in
+            guard !writer.withLock({ $0.isClosed }) else { throw StoreError(.closed, "the store is closed") }
             let recovery = Recovery(directory: path, fileSystem: fileSystem, readOnly: true, logger: logger,
                                     syncSites: configuration.syncSites)
             var report = VerificationReport(segments: 0, frames: 0, lastSequence: 0, problems: [])
-            let log: RecoveredLog
+            let rebuilt: RecoveredLog
             do throws(StoreError) {
-                log = try recovery.run()
+                rebuilt = try recovery.run()
             } catch where error.code == .corruption || error.code == .unsupportedFormat {
                 report.problems.append(error)
                 return report
             }
-            defer { for handle in log.handles.values { try? handle.close() } }
-            report.segments = log.report.segments
-            report.frames = log.report.frames
-            report.lastSequence = log.report.lastSequence
-            if let torn = log.report.tornTail {
+            defer { for handle in rebuilt.handles.values { try? handle.close() } }
+            report.segments = rebuilt.report.segments
+            report.frames = rebuilt.report.frames
+            report.lastSequence = rebuilt.report.lastSequence
+            if let torn = rebuilt.report.tornTail {
                 report.problems.append(.corruption("torn tail of \(torn.bytes) bytes (\(torn.reason))", path: torn.path, offset: torn.offset))
             }
-            for name in log.report.leftoverFiles {
+            for name in rebuilt.report.leftoverFiles {
                 report.problems.append(StoreError(.corruption, "leftover file not referenced by the manifest", path: joinPath(path, name)))
             }
             let (index, events, counters, lastSequence) = state.withLock { ($0.index, $0.events, $0.counters, $0.lastSequence) }
-            if log.index != index {
+            if rebuilt.index != index {
                 report.problems.append(StoreError(.corruption, "the in-memory index differs from one rebuilt from the log", path: path))
             }
-            if log.events != events || writer.nextEventPosition != events.nextPosition {
-                report.problems.append(StoreError(.corruption, "the in-memory event index (last position \(events.lastPosition), next \(writer.nextEventPosition)) differs from one rebuilt from the log (last position \(log.events.lastPosition))", path: path))
+            if rebuilt.events != events || log.nextEventPosition != events.nextPosition {
+                report.problems.append(StoreError(.corruption, "the in-memory event index (last position \(events.lastPosition), next \(log.nextEventPosition)) differs from one rebuilt from the log (last position \(rebuilt.events.lastPosition))", path: path))
             }
-            if log.counters != counters || log.report.lastSequence != lastSequence {
-                report.problems.append(StoreError(.corruption, "the log holds \(log.counters.frames) frames up to sequence \(log.report.lastSequence); the store believes \(counters.frames) up to \(lastSequence)", path: path))
+            if rebuilt.counters != counters || rebuilt.report.lastSequence != lastSequence {
+                report.problems.append(StoreError(.corruption, "the log holds \(rebuilt.counters.frames) frames up to sequence \(rebuilt.report.lastSequence); the store believes \(counters.frames) up to \(lastSequence)", path: path))
             }
-            if log.manifest != writer.manifest {
+            if rebuilt.manifest != log.manifest {
                 report.problems.append(StoreError(.corruption, "the manifest on disk differs from the one in memory", path: joinPath(path, Format.manifestFileName)))
             }
             return report

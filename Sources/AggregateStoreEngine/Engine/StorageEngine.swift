@@ -32,8 +32,9 @@ package import Synchronization
 /// - ``verify()``
 /// - ``close()``
 ///
-/// Thread safety: all methods may be called from any thread. Commits are serialised by the
-/// writer lock; reads take the index lock only briefly and never wait for an fsync.
+/// Thread safety: all methods may be called from any thread. Concurrent commits are written
+/// together (group commit: one `pwrite` and one `fdatasync` for a group, each commit its own
+/// frame); reads take the index lock only briefly and never wait for a write or an fsync.
 public final class StorageEngine: Sendable {
     /// The store directory.
     public let path: String
@@ -47,25 +48,14 @@ public final class StorageEngine: Sendable {
     package let salt: UInt64
     package let cache: ReadCache
     private let lockHandle: any FileHandle
+    /// The numbering of staged commits; see ``WriterState``. Lock order: log, writer, state.
     package let writer: Mutex<WriterState>
+    /// The log's end and files; held by the group being written; see ``LogState``.
+    package let log: Mutex<LogState>
+    /// Commits waiting for the writer; see ``CommitQueue``.
+    package let commitQueue: CommitQueue
     package let state: Mutex<ReadState>
     package let segments: Mutex<[UInt32: any FileHandle]>
-
-    /// The writer's state, guarded by the writer lock (held across write and fsync).
-    package struct WriterState: Sendable {
-        package var manifest: Manifest
-        package var activeHandle: any FileHandle
-        package var activeId: UInt64
-        package var activeEnd: UInt64
-        package var framesInActive: Int
-        package var nextSequence: UInt64
-        /// The outbox position the next event gets; advanced, like ``nextSequence``, only once
-        /// the frame holding the events is durable.
-        package var nextEventPosition: UInt64
-        /// Set by a failed fsync (or a write that could not be undone): writes stop until reopen.
-        package var failure: StoreError?
-        package var isClosed = false
-    }
 
     /// What readers see, guarded by the index lock (held briefly).
     package struct ReadState: Sendable {
@@ -73,6 +63,8 @@ public final class StorageEngine: Sendable {
         package var events: EventIndex
         package var counters: LogCounters
         package var lastSequence: UInt64
+        /// The manifest in force (a copy of the log's, for statistics).
+        package var manifest: Manifest
         package var isClosed = false
     }
 
@@ -160,12 +152,15 @@ public final class StorageEngine: Sendable {
         self.salt = log.manifest.salt
         self.recoveryReport = log.report
         self.cache = ReadCache(capacity: configuration.readCacheSize)
+        self.commitQueue = CommitQueue(maximumGroupSize: configuration.maximumCommitGroupSize,
+                                       maximumGroupBytes: Self.maximumGroupBytes)
         let active = log.manifest.segments.last!
-        writer = Mutex(WriterState(manifest: log.manifest, activeHandle: log.handles[active.id]!, activeId: active.id,
-                                   activeEnd: log.activeEnd, framesInActive: log.framesInActive,
-                                   nextSequence: log.nextSequence, nextEventPosition: log.events.nextPosition))
+        self.log = Mutex(LogState(manifest: log.manifest, activeHandle: log.handles[active.id]!, activeId: active.id,
+                                  activeEnd: log.activeEnd, framesInActive: log.framesInActive,
+                                  nextSequence: log.nextSequence, nextEventPosition: log.events.nextPosition))
+        writer = Mutex(WriterState(nextSequence: log.nextSequence, nextEventPosition: log.events.nextPosition))
         state = Mutex(ReadState(index: log.index, events: log.events, counters: log.counters,
-                                lastSequence: log.nextSequence - 1))
+                                lastSequence: log.nextSequence - 1, manifest: log.manifest))
         var handles: [UInt32: any FileHandle] = [:]
         for (id, handle) in log.handles { handles[UInt32(id)] = handle }
         segments = Mutex(handles)
@@ -176,13 +171,20 @@ public final class StorageEngine: Sendable {
         state.withLock { $0.lastSequence }
     }
 
-    /// Closes the store: later calls fail with ``StoreError/Code/closed``. Waits for a commit in
-    /// progress. Closing twice is allowed.
+    /// A commit group stops taking commits once their estimated bytes reach this, so that a
+    /// group of large batches is not held in memory all at once.
+    static var maximumGroupBytes: Int { 4 << 20 }
+
+    /// Closes the store: later calls fail with ``StoreError/Code/closed``. Waits for the group
+    /// being written; a group staged but not yet written fails with ``StoreError/Code/closed``
+    /// and writes nothing. Closing twice is allowed.
     /// - Throws: ``StoreError/Code/io`` if a file fails to close; the store is closed regardless.
     public func close() throws(StoreError) {
-        let alreadyClosed = writer.withLock { writer in
-            defer { writer.isClosed = true }
-            return writer.isClosed
+        let alreadyClosed = log.withLock { _ in
+            writer.withLock { writer in
+                defer { writer.isClosed = true }
+                return writer.isClosed
+            }
         }
         guard !alreadyClosed else { return }
         state.withLock { $0.isClosed = true }

@@ -121,6 +121,9 @@ public struct CommitReceipt: Sendable, Hashable {
     public var payloadBytes: Int
     /// How long the commit's `fdatasync` took, in nanoseconds (0 with ``Durability/unsafeNoSync``).
     public var syncNanoseconds: UInt64
+    /// How many commits the `fdatasync` covered: this one and the others of its group
+    /// (see ``EngineConfiguration/maximumCommitGroupSize``).
+    public var groupSize: Int = 1
 }
 
 /// A record as read back: its bytes and where it stands.

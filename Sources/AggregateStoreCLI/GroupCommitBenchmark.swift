@@ -1,0 +1,184 @@
+import AggregateStore
+import ArgumentParser
+import Foundation
+import Logging
+import Synchronization
+
+/// The group-commit figure of issue 5: durable commits per second with 1, 4, 16 and 64
+/// threads committing at once, each thread its own stream of demo orders (one put, one event),
+/// and the same at 64 threads with group commit turned off (every commit its own fsync).
+///
+/// Each run uses a fresh store; the batches are built (and their orders encoded) before the
+/// clock starts, so the figure is the engine's, not the demo generator's.
+struct GroupCommitBenchmark {
+    /// A directory for the stores (created runs are removed afterwards by the caller).
+    var path: String
+    /// Commits per run with one thread; more threads commit proportionally more (at least
+    /// 500 each), so every run lasts long enough to measure.
+    var commits: Int
+
+    struct Run {
+        var threads: Int
+        var groupCommit: Bool
+        var tasks = false
+        var commits: Int
+        var seconds: Double
+        var latencies: [Double]
+        var meanGroupSize: Double
+        /// Each commit's fsync time (a group's fsync counted once per commit it covers).
+        var syncs: [Double]
+
+        var commitsPerSecond: Double { Double(commits) / seconds }
+    }
+
+    func run() throws {
+        print("Group commit: durable commits of demo orders (one put and one event each), N threads at once:")
+        var runs: [Run] = []
+        for threads in [1, 4, 16, 64] {
+            runs.append(try measure(threads: threads, groupCommit: true))
+        }
+        runs.append(try measure(threads: 64, groupCommit: false))
+        for tasks in [4, 16, 64] {
+            runs.append(try measure(tasks: tasks))
+        }
+        let single = runs[0].commitsPerSecond
+        for run in runs {
+            let sorted = run.latencies.sorted()
+            let name = run.tasks ? "tasks  " : run.groupCommit ? "threads" : "threads, group commit off"
+            print(String(format: "  %2d %@  %8.0f commits/s  %5.1fx  mean group %5.1f  latency p50 %@  p99 %@  fsync p50 %@",
+                         run.threads, name.padding(toLength: 25, withPad: " ", startingAt: 0),
+                         run.commitsPerSecond, run.commitsPerSecond / single, run.meanGroupSize,
+                         micros(percentile(sorted, 0.5)), micros(percentile(sorted, 0.99)),
+                         micros(percentile(run.syncs.sorted(), 0.5))))
+        }
+    }
+
+    /// `committers` streams of `max(500, commits / committers)` placement batches each.
+    private func streams(_ committers: Int) throws -> [[WriteBatch]] {
+        let perCommitter = max(500, commits / committers)
+        let encoder = demoEncoder()
+        var streams: [[WriteBatch]] = []
+        for committer in 0..<committers {
+            var generator = DemoOrders(seed: UInt64(committer + 1), customers: 200)
+            var batches: [WriteBatch] = []
+            batches.reserveCapacity(perCommitter)
+            for index in 0..<perCommitter {
+                var order = generator.order(number: index + 1)
+                order.id = "SO-\(committer)-\(index)"
+                batches.append(order.placementBatch(unitOfWorkId: "uow-\(committer)-\(index)", eventId: "ev-\(committer)-\(index)",
+                                                    record: try encoder.encode(order)))
+            }
+            streams.append(batches)
+        }
+        return streams
+    }
+
+    /// Commits from `threads` threads at once.
+    func measure(threads: Int, groupCommit: Bool) throws -> Run {
+        let storePath = path + "/group-\(threads)-\(groupCommit ? "on" : "off")"
+        var configuration = EngineConfiguration()
+        if !groupCommit { configuration.maximumCommitGroupSize = 1 }
+        let engine = try StorageEngine.open(at: storePath, configuration: configuration, logger: Logger(label: "aggstore.bench"))
+        defer { try? engine.close() }
+        let streams = try streams(threads)
+        let perThread = streams[0].count
+
+        let results = Mutex<(latencies: [Double], syncs: [Double], groups: Double, error: (any Error)?)>(([], [], 0, nil))
+        let start = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        for batches in streams {
+            done.enter()
+            let thread = Thread {
+                defer { done.leave() }
+                var latencies: [Double] = []
+                latencies.reserveCapacity(batches.count)
+                // Each commit is 1/size of its group's fsync: the sum is the number of fsyncs.
+                var groups = 0.0
+                var syncs: [Double] = []
+                start.wait()
+                do {
+                    for batch in batches {
+                        let started = monotonicSeconds()
+                        let receipt = try engine.commit(batch)
+                        latencies.append(monotonicSeconds() - started)
+                        groups += 1 / Double(receipt.groupSize)
+                        syncs.append(Double(receipt.syncNanoseconds) / 1e9)
+                    }
+                } catch {
+                    results.withLock { $0.error = error }
+                }
+                results.withLock {
+                    $0.syncs += syncs
+                    $0.latencies += latencies
+                    $0.groups += groups
+                }
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        let started = monotonicSeconds()
+        for _ in 0..<threads { start.signal() }
+        done.wait()
+        let seconds = monotonicSeconds() - started
+        let (latencies, syncs, groups, error) = results.withLock { $0 }
+        if let error { throw error }
+        let total = threads * perThread
+        guard engine.lastSequence == UInt64(total) else { throw ValidationError("the group-commit run lost commits") }
+        return Run(threads: threads, groupCommit: groupCommit, commits: total, seconds: seconds, latencies: latencies,
+                   meanGroupSize: Double(total) / groups, syncs: syncs)
+    }
+}
+
+extension GroupCommitBenchmark {
+    /// Commits from `tasks` tasks at once, with the async `commit`: no thread waits for the
+    /// fsync; the tasks suspend and the group is written on a Dispatch queue.
+    func measure(tasks: Int) throws -> Run {
+        let engine = try StorageEngine.open(at: path + "/group-tasks-\(tasks)", logger: Logger(label: "aggstore.bench"))
+        defer { try? engine.close() }
+        let streams = try streams(tasks)
+        let total = streams.reduce(0) { $0 + $1.count }
+        let outcome = Mutex<Result<(seconds: Double, latencies: [Double], syncs: [Double], groups: Double), any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            let started = monotonicSeconds()
+            do {
+                let (latencies, syncs, groups) = try await withThrowingTaskGroup(of: ([Double], [Double], Double).self) { group in
+                    for batches in streams {
+                        group.addTask {
+                            var latencies: [Double] = []
+                            var syncs: [Double] = []
+                            var groups = 0.0
+                            for batch in batches {
+                                let started = monotonicSeconds()
+                                let receipt = try await engine.commit(batch)
+                                latencies.append(monotonicSeconds() - started)
+                                groups += 1 / Double(receipt.groupSize)
+                                syncs.append(Double(receipt.syncNanoseconds) / 1e9)
+                            }
+                            return (latencies, syncs, groups)
+                        }
+                    }
+                    var all: [Double] = []
+                    var allSyncs: [Double] = []
+                    var groups = 0.0
+                    for try await (latencies, syncs, taskGroups) in group {
+                        all += latencies
+                        allSyncs += syncs
+                        groups += taskGroups
+                    }
+                    return (all, allSyncs, groups)
+                }
+                let seconds = monotonicSeconds() - started
+                outcome.withLock { $0 = .success((seconds, latencies, syncs, groups)) }
+            } catch {
+                outcome.withLock { $0 = .failure(error) }
+            }
+            done.signal()
+        }
+        done.wait()
+        let (seconds, latencies, syncs, groups) = try outcome.withLock { $0! }.get()
+        guard engine.lastSequence == UInt64(total) else { throw ValidationError("the group-commit run lost commits") }
+        return Run(threads: tasks, groupCommit: true, tasks: true, commits: total, seconds: seconds, latencies: latencies,
+                   meanGroupSize: Double(total) / groups, syncs: syncs)
+    }
+}

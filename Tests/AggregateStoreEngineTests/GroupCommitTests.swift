@@ -1,0 +1,289 @@
+@testable import AggregateStoreEngine
+import AggregateStoreTestKit
+import Foundation
+import Synchronization
+import Testing
+
+/// Group commit: concurrent commits share a write and an fsync, each keeps its own frame and
+/// sequence number, is acknowledged only after the fsync that covers it, and is still checked
+/// against the commits before it; readers never wait for the writer.
+@Suite("Group commit")
+struct GroupCommitTests {
+    private func open(_ fileSystem: any FileSystem, segmentSize: Int = 64 << 20) throws(StoreError) -> StorageEngine {
+        var configuration = EngineConfiguration()
+        configuration.segmentSize = segmentSize
+        return try StorageEngine.open(at: "/store", configuration: configuration, fileSystem: fileSystem, logger: quietLogger)
+    }
+
+    /// Holds the first commit in its fsync, queues `batches` behind it, and releases them all:
+    /// the first queued commit leads a group of its own (it was alone when it arrived), and
+    /// the rest form one group behind it.
+    /// `whileHeld` runs once the first commit is in its fsync.
+    private func commitBehindAHeldFsync(_ engine: StorageEngine, _ fileSystem: FaultInjectingFileSystem,
+                                        first: WriteBatch, queued batches: [WriteBatch], whileHeld: () -> Void = {})
+        throws -> (first: Result<CommitReceipt, StoreError>, queued: [Result<CommitReceipt, StoreError>]) {
+        fileSystem.pauseSyncs()
+        let held = Background { () throws(StoreError) in try engine.commit(first) }
+        try waitUntil { fileSystem.syncsWaiting == 1 }
+        whileHeld()
+        let staged = engine.writer.withLock { $0.nextSequence }
+        let leader = Background { () throws(StoreError) in try engine.commit(batches[0]) }
+        // The leader has staged its group and waits for the log, which the held group has.
+        try waitUntil { engine.commitQueue.pendingCount == 0 && engine.writer.withLock { $0.nextSequence } == staged + 1 }
+        var rest: [Background<CommitReceipt>] = []
+        for batch in batches.dropFirst() {
+            rest.append(Background { () throws(StoreError) in try engine.commit(batch) })
+        }
+        try waitUntil { engine.commitQueue.pendingCount == batches.count - 1 }
+        fileSystem.resumeSyncs()
+        return (try held.outcome(), try [leader.outcome()] + rest.map { try $0.outcome() })
+    }
+
+    @Test func commitsQueuedBehindAnFsyncShareTheNextOne() throws {
+        let fileSystem = FaultInjectingFileSystem(wrapping: InMemoryFileSystem())
+        let engine = try open(fileSystem)
+        let syncsBefore = fileSystem.count(.sync)
+        let (first, queued) = try commitBehindAHeldFsync(engine, fileSystem, first: orderBatch(1),
+                                                         queued: (2...11).map { orderBatch($0) })
+        #expect(try first.get().groupSize == 1)
+        let receipts = try queued.map { try $0.get() }
+        #expect(receipts[0].groupSize == 1)
+        #expect(receipts.dropFirst().allSatisfy { $0.groupSize == 9 })
+        #expect(fileSystem.count(.sync) - syncsBefore == 3, "11 commits, 3 fsyncs")
+        // Each commit has its own sequence number, dense.
+        #expect(receipts.map(\.sequence).sorted() == Array(2...11))
+        #expect(Set(receipts.map(\.eventPositions.lowerBound)).count == 10)
+        #expect(try engine.verify().isHealthy)
+        try engine.close()
+        // Each is its own frame.
+        let reopened = try open(fileSystem)
+        #expect(reopened.recoveryReport.frames == 11)
+        try reopened.close()
+    }
+
+    @Test func conflictsInsideAndAcrossGroupsAreStillDetected() throws {
+        let fileSystem = FaultInjectingFileSystem(wrapping: InMemoryFileSystem())
+        let engine = try open(fileSystem)
+        try engine.commit(orderBatch(1))
+        // Five creations of one id, and two updates expecting the version it had before.
+        var creations: [WriteBatch] = []
+        for attempt in 0..<5 {
+            var batch = WriteBatch(unitOfWorkId: "create-\(attempt)")
+            batch.put(table: "SalesOrder", id: "SO-new", record: recordBytes("SO-new", round: attempt), expecting: .absent)
+            creations.append(batch)
+        }
+        var updates: [WriteBatch] = []
+        for attempt in 0..<2 {
+            var batch = WriteBatch(unitOfWorkId: "update-\(attempt)")
+            batch.put(table: "SalesOrder", id: "SO-1", record: recordBytes("SO-1", round: attempt + 1), expecting: .version(1))
+            updates.append(batch)
+        }
+        let (_, queued) = try commitBehindAHeldFsync(engine, fileSystem, first: orderBatch(2), queued: creations + updates)
+        // The first creation was staged alone, before the others, and not yet written: the rest
+        // are checked against it all the same.
+        #expect((try? queued[0].get()) != nil)
+        for outcome in queued[1..<5] {
+            #expect(throws: StoreError.self) { try outcome.get() }
+            if case let .failure(error) = outcome { #expect(error.code == .duplicate) }
+        }
+        // Of the two updates (in the same group, in either order), the first wins.
+        let updateOutcomes = queued[5...]
+        #expect(updateOutcomes.compactMap { try? $0.get().versions } == [[2]])
+        for outcome in updateOutcomes {
+            if case let .failure(error) = outcome { #expect(error.code == .conflict) }
+        }
+        #expect(try engine.version(table: "SalesOrder", id: "SO-1").version == 2)
+        #expect(try engine.record(table: "SalesOrder", id: "SO-new")?.bytes == recordBytes("SO-new", round: 0))
+        #expect(engine.lastSequence == 4, "refused commits take no sequence number")
+        #expect(try engine.verify().isHealthy)
+        try engine.close()
+    }
+
+    @Test func readersNeitherWaitForTheWriterNorSeeAnUnsyncedCommit() throws {
+        let fileSystem = FaultInjectingFileSystem(wrapping: InMemoryFileSystem())
+        let engine = try open(fileSystem)
+        try engine.commit(orderBatch(1))
+        fileSystem.pauseSyncs()
+        let held = Background { () throws(StoreError) in try engine.commit(orderBatch(2)) }
+        try waitUntil { fileSystem.syncsWaiting == 1 }
+        // The writer is inside its fsync, holding the log; reads go on and see the last
+        // acknowledged state only.
+        let reads = Background { () throws(StoreError) -> [String] in
+            #expect(try engine.record(table: "SalesOrder", id: "SO-2") == nil)
+            #expect(try engine.events(after: 0, limit: 10).count == 1)
+            #expect(engine.lastSequence == 1)
+            _ = try engine.statistics()
+            return try engine.ids(table: "SalesOrder")
+        }
+        #expect(try reads.result(timeout: 10) == ["SO-1"])
+        fileSystem.resumeSyncs()
+        #expect(try held.result().sequence == 2)
+        #expect(try engine.record(table: "SalesOrder", id: "SO-2") != nil)
+        try engine.close()
+    }
+
+    @Test(arguments: [Int32(28), Int32(5)])
+    func aFailedGroupWriteFailsTheGroupAndTheStoreGoesOn(errno: Int32) throws {
+        let memory = InMemoryFileSystem()
+        let fileSystem = FaultInjectingFileSystem(wrapping: memory)
+        let engine = try open(fileSystem)
+        // The held commit is written before the fault is planned; the next group's write fails.
+        let (first, queued) = try commitBehindAHeldFsync(engine, fileSystem, first: orderBatch(1),
+                                                         queued: (2...6).map { orderBatch($0) },
+                                                         whileHeld: { fileSystem.inject(.write, errno: errno, pathContains: ".seg") })
+        #expect(try first.get().sequence == 1)
+        let expectedCode: StoreError.Code = errno == 5 ? .io : .noSpace
+        if case let .failure(error) = queued[0] { #expect(error.code == expectedCode) } else { Issue.record("a failed write was acknowledged") }
+        // The group behind it failed too if it was staged before the failure (its numbers
+        // followed the failed commit), or committed if staged after; nothing else.
+        let acknowledged = queued.compactMap { try? $0.get() }
+        for outcome in queued {
+            if case let .failure(error) = outcome { #expect(error.code == expectedCode) }
+        }
+        #expect(acknowledged.map(\.sequence).sorted() == Array(2..<(2 + UInt64(acknowledged.count))))
+        // The store goes on without a reopen, right after the last good frame.
+        let next = try engine.commit(orderBatch(7))
+        #expect(next.sequence == 2 + UInt64(acknowledged.count))
+        #expect(try engine.verify().isHealthy)
+        try engine.close()
+        memory.crash()
+        let recovered = try open(fileSystem)
+        #expect(recovered.lastSequence == next.sequence)
+        #expect(recovered.recoveryReport.tornTail == nil)
+        #expect(try recovered.record(table: "SalesOrder", id: "SO-2") == nil)
+        try recovered.close()
+    }
+
+    @Test func aFailedGroupFsyncStopsTheStoreAndRefusesTheGroupBehindIt() throws {
+        let memory = InMemoryFileSystem()
+        let fileSystem = FaultInjectingFileSystem(wrapping: memory)
+        let engine = try open(fileSystem)
+        try engine.commit(orderBatch(1))
+        fileSystem.inject(.sync, errno: 5, pathContains: ".seg")
+        let (first, queued) = try commitBehindAHeldFsync(engine, fileSystem, first: orderBatch(2),
+                                                         queued: (3...6).map { orderBatch($0) })
+        if case let .failure(error) = first { #expect(error.code == .io) } else { Issue.record("a commit whose fsync failed was acknowledged") }
+        for outcome in queued {
+            #expect(throws: StoreError.self) { try outcome.get() }
+            if case let .failure(error) = outcome { #expect(error.code == .storeFailed) }
+        }
+        #expect(engine.lastSequence == 1)
+        try engine.close()
+        memory.crash()
+        let recovered = try open(fileSystem)
+        #expect(recovered.lastSequence == 1)
+        try recovered.close()
+    }
+
+    @Test func aGroupThatCrossesASegmentRollIsWrittenInBothSegments() throws {
+        let fileSystem = FaultInjectingFileSystem(wrapping: InMemoryFileSystem())
+        let engine = try open(fileSystem, segmentSize: 8192)
+        let (_, queued) = try commitBehindAHeldFsync(engine, fileSystem, first: orderBatch(1, size: 400),
+                                                     queued: (2...40).map { orderBatch($0, size: 400) })
+        let receipts = try queued.map { try $0.get() }
+        #expect(receipts.map(\.sequence).sorted() == Array(2...40))
+        #expect(try engine.statistics().segments.count > 2)
+        #expect(try engine.verify().isHealthy)
+        try engine.close()
+        let reopened = try open(fileSystem, segmentSize: 8192)
+        #expect(reopened.lastSequence == 40)
+        try reopened.close()
+    }
+
+    @Test func concurrentIncrementsLoseNothing() throws {
+        // 16 threads increment 8 counters with read, then commit expecting the version read,
+        // retrying on conflict: every acknowledged increment is in the final values.
+        let directory = TemporaryDirectory()
+        let engine = try openStore(directory.path)
+        let counters = 8, threads = 16, incrementsPerThread = 40
+        let workers = (0..<threads).map { thread in
+            Background { () throws(StoreError) -> Int in
+                var conflicts = 0
+                for round in 0..<incrementsPerThread {
+                    let id = "counter-\((thread + round) % counters)"
+                    while true {
+                        let current = try engine.record(table: "Counter", id: id)
+                        let value = current.map { Int(String(decoding: $0.bytes, as: UTF8.self))! } ?? 0
+                        var batch = WriteBatch(unitOfWorkId: "uow-\(thread)-\(round)")
+                        batch.put(table: "Counter", id: id, record: Array(String(value + 1).utf8),
+                                  expecting: current.map { .version($0.version) } ?? .absent)
+                        do throws(StoreError) {
+                            try engine.commit(batch)
+                            break
+                        } catch where error.code == .conflict || error.code == .duplicate {
+                            conflicts += 1
+                        }
+                    }
+                }
+                return conflicts
+            }
+        }
+        _ = try workers.map { try $0.result(timeout: 120) }
+        var total = 0
+        for counter in 0..<counters {
+            let record = try #require(try engine.record(table: "Counter", id: "counter-\(counter)"))
+            let value = Int(String(decoding: record.bytes, as: UTF8.self))!
+            #expect(UInt64(value) == record.version, "each increment is one version")
+            total += value
+        }
+        #expect(total == threads * incrementsPerThread)
+        #expect(engine.lastSequence == UInt64(total))
+        #expect(try engine.verify().isHealthy)
+        try engine.close()
+    }
+
+    @Test func asyncCommitsFromManyTasksAllLand() async throws {
+        let directory = TemporaryDirectory()
+        let engine = try openStore(directory.path)
+        let receipts = try await withThrowingTaskGroup(of: CommitReceipt.self) { group in
+            for number in 1...200 {
+                group.addTask { try await engine.commit(orderBatch(number)) }
+            }
+            var receipts: [CommitReceipt] = []
+            for try await receipt in group { receipts.append(receipt) }
+            return receipts
+        }
+        #expect(receipts.map(\.sequence).sorted() == Array(1...200))
+        #expect(try engine.events(after: 0, limit: 500).map(\.position) == Array(1...200))
+        #expect(try engine.verify().isHealthy)
+        try engine.close()
+    }
+}
+
+/// A closure running on a thread of its own, whose result the test waits for.
+final class Background<Value: Sendable>: Sendable {
+    private let outcomeSlot = Mutex<Result<Value, StoreError>?>(nil)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ body: @escaping @Sendable () throws(StoreError) -> Value) {
+        let thread = Thread { [self] in
+            let result = Result { () throws(StoreError) in try body() }
+            outcomeSlot.withLock { $0 = result }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    /// Waits for the closure's outcome; throws ``BackgroundTimeout`` after `timeout` seconds.
+    func outcome(timeout: Double = 30) throws -> Result<Value, StoreError> {
+        guard done.wait(timeout: .now() + timeout) == .success else { throw BackgroundTimeout() }
+        done.signal()
+        return outcomeSlot.withLock { $0! }
+    }
+
+    /// Waits for the closure and returns its value or throws its error.
+    func result(timeout: Double = 30) throws -> Value {
+        try outcome(timeout: timeout).get()
+    }
+}
+
+struct BackgroundTimeout: Error {}
+
+/// Polls `condition` until it holds (failing after 10 seconds).
+func waitUntil(_ condition: () -> Bool) throws {
+    let deadline = Date().addingTimeInterval(10)
+    while !condition() {
+        guard Date() < deadline else { throw BackgroundTimeout() }
+        usleep(500)
+    }
+}
