@@ -28,22 +28,30 @@ package struct CommitOracle: Sendable {
 
     /// Records that `batch` is about to be committed.
     package mutating func issue(_ batch: WriteBatch) {
-        // An earlier unacknowledged attempt failed without a crash: its frame was cut, so the
-        // new attempt takes its sequence number.
-        if let last = commits.last, !last.acknowledged {
+        issue(group: [batch])
+    }
+
+    /// Records that `batches` are about to be committed as one group, taking the next sequence
+    /// numbers in order.
+    package mutating func issue(group batches: [WriteBatch]) {
+        // Earlier unacknowledged attempts failed without a crash: their frames were cut, so the
+        // new attempts take their sequence numbers.
+        while let last = commits.last, !last.acknowledged {
             commits.removeLast()
             withdrawn += 1
         }
-        commits.append(Commit(batch: batch, acknowledged: false))
+        commits += batches.map { Commit(batch: $0, acknowledged: false) }
     }
 
-    /// Records that the last issued batch was acknowledged with `sequence`.
+    /// Records that the issued batch with `sequence` was acknowledged; every batch before it
+    /// must have been acknowledged already (a group's commits are acknowledged in order).
     package mutating func acknowledge(_ sequence: UInt64) {
-        precondition(sequence == UInt64(commits.count), "acknowledged sequence \(sequence) but \(commits.count) issued")
-        commits[commits.count - 1].acknowledged = true
+        precondition(sequence >= 1 && sequence <= UInt64(commits.count) && maxAcknowledged == sequence - 1,
+                     "acknowledged sequence \(sequence) with \(maxAcknowledged) acknowledged and \(commits.count) issued")
+        commits[Int(sequence) - 1].acknowledged = true
     }
 
-    /// Records that the last issued batch was acknowledged with `receipt`. A receipt whose
+    /// Records that the issued batch with the receipt's sequence was acknowledged. A receipt whose
     /// event positions are not the ones the commits before it imply is kept, and reported by
     /// every later ``check(_:events:files:)`` as an I5 violation.
     package mutating func acknowledge(_ receipt: CommitReceipt) {

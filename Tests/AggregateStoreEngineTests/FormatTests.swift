@@ -112,11 +112,13 @@ struct FormatTests {
         if let decoded { #expect(decoded.firstEventPosition == positions.first && decoded.eventCount == positions.count) }
     }
 
-    /// Version 2 added the event position; a version-1 store is refused, not misread.
-    @Test func aVersion1SegmentHeaderOrManifestIsAnUnsupportedFormat() throws {
-        #expect(Format.version == 2)
+    /// Version 2 added the event position and version 3 the frame's place in its write; a store
+    /// of an older version is refused, not misread.
+    @Test(arguments: [UInt8(1), UInt8(2)])
+    func anOlderSegmentHeaderOrManifestIsAnUnsupportedFormat(version: UInt8) throws {
+        #expect(Format.version == 3)
         var header = SegmentHeader(segmentId: 1, salt: 2, baseSequence: 1).encoded()
-        header[4] = 1
+        header[4] = version
         let headerCRC = header.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[..<Format.segmentHeaderCRCOffset])) }
         withUnsafeBytes(of: CRC32C.mask(headerCRC).littleEndian) { for index in 0..<4 { header[Format.segmentHeaderCRCOffset + index] = $0[index] } }
         let headerError = #expect(throws: StoreError.self) { try SegmentHeader.decode(header, path: "x") }
@@ -125,7 +127,7 @@ struct FormatTests {
         var manifest = Manifest(salt: 2, createdAt: 0, segments: [
             .init(id: 1, baseSequence: 1, sealedLength: Format.activeSegmentLength, lastSequence: 0),
         ]).encoded()
-        manifest[4] = 1
+        manifest[4] = version
         let manifestCRC = CRC32C.checksum(Array(manifest.dropLast(4)))
         withUnsafeBytes(of: CRC32C.mask(manifestCRC).littleEndian) { for index in 0..<4 { manifest[manifest.count - 4 + index] = $0[index] } }
         let manifestError = #expect(throws: StoreError.self) { try Manifest.decode(manifest, path: "m") }

@@ -287,3 +287,98 @@ func waitUntil(_ condition: () -> Bool) throws {
         usleep(500)
     }
 }
+
+/// Recovery of a group's write: its frames are written together, so a crash may tear it in any
+/// pattern of sectors, leaving valid frames after a damaged one. That is a torn tail, cut;
+/// damage followed by a frame of a later write is corruption, reported.
+@Suite("Group commit: recovery of a torn group write")
+struct GroupWriteRecoveryTests {
+    /// A store whose log holds commit 1 alone, then commits 2-5 written as one group.
+    private func storeWithAGroup(_ directory: TemporaryDirectory) throws -> (path: String, frames: [Range<Int>]) {
+        let engine = try openStore(directory.path)
+        try engine.commit(orderBatch(1))
+        let outcomes = engine.commit(group: (2...5).map { orderBatch($0) })
+        #expect(try outcomes.map { try $0.get().groupSize } == [4, 4, 4, 4])
+        try engine.close()
+        let path = segmentPath(directory.path)
+        return (path, try frameRanges(try fileBytes(path)))
+    }
+
+    private func frameRanges(_ bytes: [UInt8]) throws -> [Range<Int>] {
+        var ranges: [Range<Int>] = []
+        var offset = Format.segmentHeaderLength
+        while offset < bytes.count {
+            let length = try bytes.withUnsafeBytes { try Frame.parseHeader(UnsafeRawBufferPointer(rebasing: $0[offset...])).get().frameLength }
+            ranges.append(offset..<offset + length)
+            offset += length
+        }
+        return ranges
+    }
+
+    @Test func eachFrameOfAGroupRecordsItsPlaceInTheWrite() throws {
+        let directory = TemporaryDirectory()
+        let (path, frames) = try storeWithAGroup(directory)
+        let bytes = try fileBytes(path)
+        let headers = try frames.map { range in
+            try bytes.withUnsafeBytes { try Frame.parseHeader(UnsafeRawBufferPointer(rebasing: $0[range])).get() }
+        }
+        #expect(headers.map(\.writeIndex) == [0, 0, 1, 2, 3])
+        #expect(headers.map(\.endsWrite) == [true, false, false, false, true])
+    }
+
+    @Test(arguments: [1, 2, 3])
+    func aDamagedFrameOfTheLastGroupIsATornTailEvenWithValidFramesAfterIt(damaged: Int) throws {
+        let directory = TemporaryDirectory()
+        let (path, frames) = try storeWithAGroup(directory)
+        try editFile(path) { $0[frames[damaged].lowerBound + 40] ^= 0xFF }
+        let engine = try openStore(directory.path)
+        // Commits 2...damaged survive; the damaged frame and the group's frames after it are cut.
+        #expect(engine.lastSequence == UInt64(damaged))
+        #expect(engine.recoveryReport.tornTail?.offset == UInt64(frames[damaged].lowerBound))
+        #expect(try engine.record(table: "SalesOrder", id: "SO-\(damaged + 1)") == nil)
+        // The cut write's last surviving frame does not end its write; a new write follows it.
+        try engine.commit(orderBatch(99))
+        try engine.close()
+        let reopened = try openStore(directory.path)
+        #expect(reopened.lastSequence == UInt64(damaged) + 1)
+        #expect(reopened.recoveryReport.tornTail == nil)
+        #expect(try reopened.verify().isHealthy)
+        try reopened.close()
+    }
+
+    @Test func damageInAGroupFollowedByALaterWriteIsCorruption() throws {
+        let directory = TemporaryDirectory()
+        let (path, frames) = try storeWithAGroup(directory)
+        let engine = try openStore(directory.path)
+        try engine.commit(orderBatch(6))
+        try engine.close()
+        try editFile(path) { $0[frames[2].lowerBound + 40] ^= 0xFF }
+        let error = #expect(throws: StoreError.self) { try openStore(directory.path) }
+        #expect(error?.code == .corruption)
+        #expect(error?.offset == UInt64(frames[2].lowerBound))
+        #expect(error?.message.contains("of a later write") == true)
+    }
+
+    @Test func aVerifiedFrameOutOfItsWriteIsCorruption() throws {
+        let directory = TemporaryDirectory()
+        let (path, frames) = try storeWithAGroup(directory)
+        // Re-mark commit 1's frame (a write of its own) as the first of two: the next frame,
+        // which starts a write, then breaks the rule. Both CRCs are recomputed, so only the
+        // rule can tell.
+        let salt = try #require(try openStore(directory.path, readOnly: true)).salt
+        try editFile(path) { bytes in
+            var frame = Array(bytes[frames[0]])
+            Frame.place(&frame, at: 0, of: 2, salt: salt)
+            bytes.replaceSubrange(frames[0], with: frame)
+            var second = Array(bytes[frames[1]])
+            Frame.place(&second, at: 0, of: 1, salt: salt)
+            // Frame 2 is number 0 of its write while the write before it is open: allowed
+            // (a cut write). Number 2 is not.
+            Frame.place(&second, at: 2, of: 3, salt: salt)
+            bytes.replaceSubrange(frames[1], with: second)
+        }
+        let error = #expect(throws: StoreError.self) { try openStore(directory.path) }
+        #expect(error?.code == .corruption)
+        #expect(error?.offset == UInt64(frames[1].lowerBound))
+    }
+}

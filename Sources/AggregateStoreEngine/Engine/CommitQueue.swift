@@ -34,10 +34,10 @@ package final class CommitQueue: Sendable {
     /// The requests waiting for a leader to take them.
     package var pendingCount: Int { state.withLock { $0.pending.count } }
 
-    /// Appends a request; returns whether its caller is now the leader.
-    package func enqueue(_ request: CommitRequest) -> Bool {
+    /// Appends requests (one caller's, in order); returns whether their caller is now the leader.
+    package func enqueue(_ requests: [CommitRequest]) -> Bool {
         state.withLock { state in
-            state.pending.append(request)
+            state.pending += requests
             if state.isLeaderActive { return false }
             state.isLeaderActive = true
             return true

@@ -30,8 +30,8 @@ public struct EngineConfiguration: Sendable, Hashable {
     /// Bytes of decompressed frame payloads kept for reads. Default 64 MiB; 0 disables the cache.
     public var readCacheSize: Int = 64 << 20
     /// The most concurrent commits written with one `pwrite` and made durable with one
-    /// `fdatasync` (group commit). Each keeps its own frame and sequence number. Default 256;
-    /// 1 gives every commit its own fsync.
+    /// `fdatasync` (group commit). Each keeps its own frame and sequence number. Default 256,
+    /// at most 65,536; 1 gives every commit its own fsync.
     public var maximumCommitGroupSize: Int = 256
     /// Open without writing anything: no lock upgrade, no truncation, commits refused.
     public var readOnly: Bool = false
@@ -77,8 +77,8 @@ public struct EngineConfiguration: Sendable, Hashable {
         guard maximumRecordSize > 0 else {
             throw StoreError(.invalidArgument, "maximumRecordSize \(maximumRecordSize) must be positive")
         }
-        guard maximumCommitGroupSize >= 1 else {
-            throw StoreError(.invalidArgument, "maximumCommitGroupSize must be at least 1")
+        guard (1...65_536).contains(maximumCommitGroupSize) else {
+            throw StoreError(.invalidArgument, "maximumCommitGroupSize \(maximumCommitGroupSize) must be between 1 and 65536")
         }
         guard readCacheSize >= 0 else {
             throw StoreError(.invalidArgument, "readCacheSize must not be negative")

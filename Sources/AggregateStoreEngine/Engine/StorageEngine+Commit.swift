@@ -42,7 +42,7 @@ extension StorageEngine {
     public func commit(_ batch: WriteBatch) throws(StoreError) -> CommitReceipt {
         try validate(batch)
         let request = CommitRequest(batch)
-        if commitQueue.enqueue(request) || request.waitForTurn() {
+        if commitQueue.enqueue([request]) || request.waitForTurn() {
             leadGroup(caller: request)
         }
         return try request.outcome()
@@ -56,11 +56,37 @@ extension StorageEngine {
         try validate(batch)
         let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<CommitReceipt, StoreError>, Never>) in
             let request = CommitRequest(batch, continuation: continuation)
-            if commitQueue.enqueue(request) {
+            if commitQueue.enqueue([request]) {
                 DispatchQueue.global().async { self.leadGroup(caller: nil) }
             }
         }
         return try outcome.get()
+    }
+
+    /// Commits batches from one thread as if from as many threads at once: they join the queue
+    /// together and, within the group limits, are written as one group. For the crash suite,
+    /// which needs group commits that replay exactly.
+    /// - Returns: Each batch's outcome, in order.
+    package func commit(group batches: [WriteBatch]) -> [Result<CommitReceipt, StoreError>] {
+        var outcomes = [Result<CommitReceipt, StoreError>?](repeating: nil, count: batches.count)
+        var requests: [(index: Int, request: CommitRequest)] = []
+        for (index, batch) in batches.enumerated() {
+            do throws(StoreError) {
+                try validate(batch)
+                requests.append((index, CommitRequest(batch)))
+            } catch {
+                outcomes[index] = .failure(error)
+            }
+        }
+        guard !requests.isEmpty else { return outcomes.map { $0! } }
+        var leads = commitQueue.enqueue(requests.map(\.request))
+        for (index, request) in requests {
+            // Finished by an earlier group of this call, or made the leader of the next.
+            if leads || request.waitForTurn() { leadGroup(caller: request) }
+            leads = false
+            outcomes[index] = Result { () throws(StoreError) in try request.outcome() }
+        }
+        return outcomes.map { $0! }
     }
 
     /// A leader's turn (see ``CommitQueue``): stages the group at the front of the queue, then,
@@ -137,9 +163,15 @@ extension StorageEngine {
         if chunk.count == 1 {
             bytes = chunk.first!.frame
         } else {
+            // Each frame records its place in the write, so that recovery can tell a torn
+            // write of the group from damage in the middle of the log.
             var joined: [UInt8] = []
             joined.reserveCapacity(chunk.reduce(0) { $0 + $1.frame.count })
-            for commit in chunk { joined.append(contentsOf: commit.frame) }
+            for (index, commit) in chunk.enumerated() {
+                var frame = commit.frame
+                Frame.place(&frame, at: index, of: chunk.count, salt: salt)
+                joined.append(contentsOf: frame)
+            }
             bytes = joined
         }
         do {

@@ -2,8 +2,9 @@
 /// a change here is a format change and bumps ``version``.
 package enum Format {
     /// The format version written in segment headers and the manifest. Version 2 added the
-    /// event position to the event operation (`Docs/FORMAT.md`, the version table).
-    package static let version: UInt16 = 2
+    /// event position to the event operation; version 3 gave each frame its place in the write
+    /// that wrote it (`Docs/FORMAT.md`, the version table).
+    package static let version: UInt16 = 3
 
     // MARK: Store directory
 
@@ -37,10 +38,14 @@ package enum Format {
     package static let frameCRCOffset = 24
     /// Offset of the header CRC (over the header bytes before it).
     package static let frameHeaderCRCOffset = 28
+    /// Offset of the frame's index in the write (one `pwrite` of a commit group) that wrote it.
+    package static let frameWriteIndexOffset = 6
     /// Frame flag: the payload is LZ4 block-compressed.
     package static let frameFlagCompressed: UInt16 = 1 << 0
+    /// Frame flag: the frame is the last of the write that wrote it.
+    package static let frameFlagEndsWrite: UInt16 = 1 << 1
     /// The flags this version's reader understands.
-    package static let frameKnownFlags: UInt16 = frameFlagCompressed
+    package static let frameKnownFlags: UInt16 = frameFlagCompressed | frameFlagEndsWrite
     /// Upper bound on stored and uncompressed payload lengths, checked before allocating.
     package static let maximumPayloadLength = 1 << 30
     /// LZ4 cannot expand a block by more than about 255 times, so a compressed frame claiming

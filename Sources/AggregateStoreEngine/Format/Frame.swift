@@ -10,9 +10,15 @@ package struct FrameHeader: Sendable, Equatable {
     package var uncompressedLength: Int
     /// The masked frame CRC as stored.
     package var maskedFrameCRC: UInt32
+    /// The frame's index in the write that wrote it (0 for the first frame of a write).
+    package var writeIndex: UInt16 = 0
 
     /// Whether the payload is LZ4-compressed.
     package var isCompressed: Bool { flags & Format.frameFlagCompressed != 0 }
+    /// Whether the frame is the last of the write that wrote it.
+    package var endsWrite: Bool { flags & Format.frameFlagEndsWrite != 0 }
+    /// The sequence number of the first frame of the write that wrote this one.
+    package var writeStartSequence: UInt64 { sequence &- UInt64(writeIndex) }
     /// Header plus stored payload.
     package var frameLength: Int { Format.frameHeaderLength + storedLength }
 }
@@ -25,13 +31,15 @@ package enum Frame {
     }
 
     /// Encodes one commit's payload as a frame: compressed when LZ4 shrinks it, then checksummed.
+    /// The frame is marked as a write of its own (index 0, ends its write); ``place(_:at:of:salt:)``
+    /// re-marks a frame written together with others.
     package static func encode(sequence: UInt64, payload: [UInt8], salt: UInt64) -> [UInt8] {
         let compressed = payload.withUnsafeBytes { LZ4.compress($0) }
         let stored = compressed ?? payload
         var writer = ByteWriter(capacity: Format.frameHeaderLength + stored.count)
         writer.writeUInt32(Format.frameMagic)
-        writer.writeUInt16(compressed == nil ? UInt16(0) : Format.frameFlagCompressed)
-        writer.writeUInt16(0)
+        writer.writeUInt16((compressed == nil ? 0 : Format.frameFlagCompressed) | Format.frameFlagEndsWrite)
+        writer.writeUInt16(0)  // index in its write
         writer.writeUInt64(sequence)
         writer.writeUInt32(UInt32(stored.count))
         writer.writeUInt32(UInt32(payload.count))
@@ -45,6 +53,25 @@ package enum Frame {
         let headerCRC = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[..<Format.frameHeaderCRCOffset])) }
         writer.patchUInt32(CRC32C.mask(headerCRC), at: Format.frameHeaderCRCOffset)
         return writer.bytes
+    }
+
+    /// Marks an encoded frame as number `index` of a write of `count` frames (one `pwrite` of a
+    /// commit group), and checksums it again: recovery tells a torn group write, which may
+    /// leave valid frames after a damaged one, from damage in the middle of the log by it.
+    package static func place(_ frame: inout [UInt8], at index: Int, of count: Int, salt: UInt64) {
+        precondition(index < count && count <= Int(UInt16.max) + 1, "a write holds at most 65,536 frames")
+        frame.withUnsafeMutableBytes { bytes in
+            var flags = UnsafeRawBufferPointer(bytes).loadLittleEndian(UInt16.self, at: 4) & ~Format.frameFlagEndsWrite
+            if index == count - 1 { flags |= Format.frameFlagEndsWrite }
+            bytes.storeBytes(of: flags.littleEndian, toByteOffset: 4, as: UInt16.self)
+            bytes.storeBytes(of: UInt16(index).littleEndian, toByteOffset: Format.frameWriteIndexOffset, as: UInt16.self)
+            let header = UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer(rebasing: bytes[..<Format.frameHeaderLength]))
+            let stored = UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer(rebasing: bytes[Format.frameHeaderLength...]))
+            let frameCRC = CRC32C.mask(frameChecksum(header: header, stored: stored, salt: salt))
+            bytes.storeBytes(of: frameCRC.littleEndian, toByteOffset: Format.frameCRCOffset, as: UInt32.self)
+            let headerCRC = CRC32C.mask(CRC32C.checksum(UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer(rebasing: bytes[..<Format.frameHeaderCRCOffset]))))
+            bytes.storeBytes(of: headerCRC.littleEndian, toByteOffset: Format.frameHeaderCRCOffset, as: UInt32.self)
+        }
     }
 
     /// The unmasked frame CRC: salt, then the header before the CRC fields, then the stored payload.
@@ -67,8 +94,9 @@ package enum Frame {
             sequence: bytes.loadLittleEndian(UInt64.self, at: 8),
             storedLength: Int(bytes.loadLittleEndian(UInt32.self, at: 16)),
             uncompressedLength: Int(bytes.loadLittleEndian(UInt32.self, at: 20)),
-            maskedFrameCRC: bytes.loadLittleEndian(UInt32.self, at: Format.frameCRCOffset))
-        guard header.flags & ~Format.frameKnownFlags == 0, bytes.loadLittleEndian(UInt16.self, at: 6) == 0 else {
+            maskedFrameCRC: bytes.loadLittleEndian(UInt32.self, at: Format.frameCRCOffset),
+            writeIndex: bytes.loadLittleEndian(UInt16.self, at: Format.frameWriteIndexOffset))
+        guard header.flags & ~Format.frameKnownFlags == 0 else {
             return .failure(.unknownFlags(header.flags))
         }
         guard (1...Format.maximumPayloadLength).contains(header.storedLength) else {

@@ -61,6 +61,9 @@ package struct SegmentScanner {
         var window = Window(handle: handle, size: size, windowSize: windowSize)
         var offset = UInt64(Format.segmentHeaderLength)
         var outcome = Outcome(endOffset: offset, lastSequence: header.baseSequence - 1)
+        // The last valid frame's header; writes never span segments, so the first frame of a
+        // segment starts a write.
+        var previous: FrameHeader?
         while offset < size {
             switch try readFrame(at: offset, window: &window, size: size) {
             case let .valid(frame):
@@ -68,6 +71,14 @@ package struct SegmentScanner {
                     throw .corruption("sequence gap: frame carries sequence \(frame.header.sequence), expected \(outcome.lastSequence + 1)",
                                       path: handle.path, offset: offset)
                 }
+                // A frame starts a write or continues the last frame's. (A write may also end
+                // without its last frame: recovery cut the rest as a torn tail.)
+                let continues = previous.map { !$0.endsWrite && Int(frame.header.writeIndex) == Int($0.writeIndex) + 1 } ?? false
+                guard frame.header.writeIndex == 0 || continues else {
+                    throw .corruption("frame is number \(frame.header.writeIndex) of its write, but the frame before it is not number \(Int(frame.header.writeIndex) - 1)",
+                                      path: handle.path, offset: offset)
+                }
+                previous = frame.header
                 try visit(frame)
                 outcome.frames += 1
                 outcome.lastSequence = frame.header.sequence
@@ -76,30 +87,41 @@ package struct SegmentScanner {
                 offset += UInt64(frame.header.frameLength)
                 outcome.endOffset = offset
             case let .bad(reason):
-                outcome.tornTail = try classifyBadFrame(at: offset, reason: reason, size: size)
+                outcome.tornTail = try classifyBadFrame(at: offset, reason: reason, size: size, lastValid: outcome.lastSequence)
                 return outcome
             }
         }
         return outcome
     }
 
-    /// A bad frame is a torn tail only at the end of the last segment with no valid frame after it.
-    private func classifyBadFrame(at offset: UInt64, reason: String, size: UInt64) throws(StoreError) -> RecoveryReport.TornTail {
+    /// A bad frame is a torn tail only in the last segment, in the last write: no valid frame
+    /// of a later write follows it. Valid frames of its own write may follow it (a write of a
+    /// commit group is torn in any pattern of sectors), and are cut with it: the write was never
+    /// synced, so none of it was acknowledged.
+    ///
+    /// The bad frame has sequence `lastValid + 1`, so its write starts at or before that; a
+    /// later frame of the same write has a higher sequence and the same start, and a frame of a
+    /// later write starts after it.
+    private func classifyBadFrame(at offset: UInt64, reason: String, size: UInt64, lastValid: UInt64) throws(StoreError) -> RecoveryReport.TornTail {
         guard isLast else {
             throw .corruption("\(reason) in a sealed segment", path: handle.path, offset: offset)
         }
-        let (validAfter, headers) = try searchForFrames(from: offset, size: size)
+        let (validAfter, headers) = try searchForFrames(from: offset, size: size) { header in
+            header.sequence > lastValid + 1 && header.writeStartSequence <= lastValid + 1
+        }
         if let validAfter {
-            throw .corruption("\(reason); a valid frame follows at offset \(validAfter)", path: handle.path, offset: offset)
+            throw .corruption("\(reason); a valid frame follows at offset \(validAfter), of a later write", path: handle.path, offset: offset)
         }
         return RecoveryReport.TornTail(path: handle.path, offset: offset, bytes: size - offset,
                                        frames: headers, reason: reason, truncated: false)
     }
 
     /// Looks for a complete, verifying frame anywhere after `start` (a resync by magic number)
-    /// and counts the frame headers that verify from `start` on, the bad frame's own included.
-    /// Reads the rest of the file a window at a time, so memory stays bounded however long it is.
-    private func searchForFrames(from start: UInt64, size: UInt64) throws(StoreError) -> (validAt: UInt64?, headers: Int) {
+    /// that is not `inTornWrite`, and counts the frame headers that verify from `start` on, the
+    /// bad frame's own included. Reads the rest of the file a window at a time, so memory stays
+    /// bounded however long it is.
+    private func searchForFrames(from start: UInt64, size: UInt64,
+                                 inTornWrite: (FrameHeader) -> Bool) throws(StoreError) -> (validAt: UInt64?, headers: Int) {
         var headers = 0
         var windowStart = start
         while size - windowStart >= UInt64(Format.frameHeaderLength) {
@@ -115,6 +137,7 @@ package struct SegmentScanner {
                     let frameStart = windowStart + UInt64(position)
                     guard frameStart != start, UInt64(header.frameLength) <= size - frameStart else { return false }
                     return try verifiesAt(frameStart, header: header, headerBytes: headerBytes, window: bytes, windowStart: windowStart)
+                        && !inTornWrite(header)
                 }
                 if found { return (windowStart + UInt64(position), headers) }
             }

@@ -32,6 +32,8 @@ struct CrashSuiteImageTests {
         var segmentSize: Int
         var seed: UInt64
         var maximumRecordSize = 300
+        /// Commits written together (one pwrite and one fsync for the group).
+        var groupSize = 1
         var description: String { name }
     }
 
@@ -40,6 +42,7 @@ struct CrashSuiteImageTests {
         Workload(name: "2 commits", commits: 2, segmentSize: 4096, seed: 2),
         Workload(name: "3 commits", commits: 3, segmentSize: 4096, seed: 3),
         Workload(name: "segment roll", commits: 16, segmentSize: 4096, seed: 44, maximumRecordSize: 400),
+        Workload(name: "group commits", commits: 9, segmentSize: 4096, seed: 5, maximumRecordSize: 200, groupSize: 3),
     ]
 
     /// States per workload: exhaustive up to this many, sampled by seed above.
@@ -58,15 +61,18 @@ struct CrashSuiteImageTests {
         do {
             let engine = try StorageEngine.open(at: "/store", configuration: configuration, fileSystem: fileSystem, logger: quietLogger)
             let crashWorkload = CrashWorkload(seed: workload.seed, maximumRecordSize: workload.maximumRecordSize)
-            for number in 1...UInt64(workload.commits) {
-                let batch = crashWorkload.batch(number)
-                oracle.withLock { $0.issue(batch) }
-                let receipt = try engine.commit(batch)
-                oracle.withLock { $0.acknowledge(receipt) }
+            for first in stride(from: UInt64(1), through: UInt64(workload.commits), by: workload.groupSize) {
+                let numbers = first...min(UInt64(workload.commits), first + UInt64(workload.groupSize) - 1)
+                let batches = numbers.map { crashWorkload.batch($0) }
+                oracle.withLock { $0.issue(group: batches) }
+                for outcome in engine.commit(group: batches) {
+                    let receipt = try outcome.get()
+                    oracle.withLock { $0.acknowledge(receipt) }
+                }
                 // A crash right after the acknowledgement, before any further operation: an
-                // engine that acknowledged before its fsync would lose this commit here.
+                // engine that acknowledged before its fsync would lose these commits here.
                 let point = RecordedPoint(image: fileSystem.copy(), oracle: oracle.withLock { $0 },
-                                          operation: "acknowledgement of commit \(number)")
+                                          operation: "acknowledgement of commits \(numbers)")
                 points.withLock { $0.append(point) }
             }
             // The live engine must already match the model, not only a recovered one.
@@ -181,6 +187,16 @@ struct CrashSuiteImageTests {
     @Test func theRollWorkloadRollsToASecondSegment() {
         let points = Self.record(Self.workloads[3], configuration: CrashSuite.configuration())
         #expect(points.contains { $0.operation.contains("00000002.seg") })
+    }
+
+    @Test func theGroupWorkloadWritesEachGroupWithOneWriteAndOneSync() {
+        let operations = Self.record(Self.workloads[4], configuration: CrashSuite.configuration()).map(\.operation)
+        // After the open (which ends with the parent directory's fsync), each group of three
+        // commits is one frame write and one fdatasync, then their acknowledgement.
+        let afterOpen = operations.drop { $0 != "syncDirectory /" }.dropFirst()
+        #expect(Array(afterOpen) == ["1...3", "4...6", "7...9"].flatMap {
+            ["write /store/00000001.seg", "sync /store/00000001.seg", "acknowledgement of commits \($0)"]
+        })
     }
 
     @Test(arguments: workloads)

@@ -47,6 +47,7 @@ struct CrashSuiteSimulationTests {
         rates.zeros = Double.random(in: 0...0.2, using: &random)
         rates.garble = Double.random(in: 0...0.3, using: &random)
         rates.keepDirectoryOperation = Double.random(in: 0...1, using: &random)
+        let groupSize = Int.random(in: 1...4, using: &random)
 
         var fileSystem = SimulatedFileSystem()
         var oracle = CommitOracle()
@@ -71,13 +72,18 @@ struct CrashSuiteSimulationTests {
                                              replay: replay + " (recovery in round \(round))",
                                              settled: { settled in shared.withLock { $0 = settled } }) {
                 shared.withLock { $0 = oracle }
-                for _ in 0..<commits {
-                    if snapshot.withLock({ $0 != nil }) { break }
-                    let number = engine.lastSequence + 1
-                    let batch = workload.batch(number)
-                    shared.withLock { $0.issue(batch) }
-                    guard let receipt = try? engine.commit(batch) else { break }
-                    shared.withLock { $0.acknowledge(receipt) }
+                var remaining = commits
+                committing: while remaining > 0, snapshot.withLock({ $0 == nil }) {
+                    // A group of commits written together (one pwrite, one fsync), as
+                    // concurrent units of work are.
+                    let first = engine.lastSequence + 1
+                    let batches = (0..<min(groupSize, remaining)).map { workload.batch(first + UInt64($0)) }
+                    shared.withLock { $0.issue(group: batches) }
+                    for outcome in engine.commit(group: batches) {
+                        guard case let .success(receipt) = outcome else { break committing }
+                        shared.withLock { $0.acknowledge(receipt) }
+                    }
+                    remaining -= batches.count
                 }
                 oracle = shared.withLock { $0 }
                 // The live engine matches the model before anything crashes.
