@@ -165,10 +165,12 @@ struct RecoveryRegressionTests {
         let directory = TemporaryDirectory()
         let engine = try openStore(directory.path)
         try engine.commit(orderBatch(1))
+        try engine.commit(orderBatch(2))
         try engine.close()
-        // A torn tail that a successful open would cut, a MANIFEST.tmp it would remove, and an
-        // unlisted segment holding frames, which makes the open fail.
-        try editFile(segmentPath(directory.path)) { $0 += [1, 2, 3] }
+        // A torn tail that a successful open would cut, a MANIFEST.tmp and an unlisted segment
+        // it would remove, and damage to the first frame (a valid one follows), which makes the
+        // open fail.
+        try editFile(segmentPath(directory.path)) { $0[Format.segmentHeaderLength + 40] ^= 0xFF; $0 += [1, 2, 3] }
         try Data([7]).write(to: URL(fileURLWithPath: directory.path("MANIFEST.tmp")))
         try Data(try fileBytes(segmentPath(directory.path))).write(to: URL(fileURLWithPath: segmentPath(directory.path, 9)))
         let before = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()

@@ -32,7 +32,8 @@ func orderBatch(_ number: Int, customer: Int = 1, expecting: VersionExpectation 
 }
 
 
-/// Opens a store on the real file system with test-friendly defaults.
+/// Opens a store on the real file system with test-friendly defaults (no automatic
+/// compaction, so segment files stay where a test put them).
 ///
 /// With `waitForLock`, a `locked` failure is retried for up to a second: other tests spawn
 /// child processes, and between fork and exec a child holds copies of every descriptor,
@@ -40,8 +41,9 @@ func orderBatch(_ number: Int, customer: Int = 1, expecting: VersionExpectation 
 /// lock still held. The lock tests pass `waitForLock: false`.
 func openStore(_ path: String, segmentSize: Int = 64 << 20, readOnly: Bool = false,
                durability: Durability = .synchronous, logger: Logger = quietLogger,
-               waitForLock: Bool = true) throws(StoreError) -> StorageEngine {
+               waitForLock: Bool = true, automaticCompaction: Bool = false) throws(StoreError) -> StorageEngine {
     var configuration = EngineConfiguration()
+    configuration.compaction.isAutomatic = automaticCompaction
     configuration.segmentSize = segmentSize
     configuration.readOnly = readOnly
     configuration.durability = durability

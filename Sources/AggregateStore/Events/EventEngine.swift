@@ -53,7 +53,10 @@ public final class EventEngine: Sendable {
         self.instruments = instruments
     }
 
-    func start() { state.withLock { $0.isRunning = true } }
+    func start() {
+        state.withLock { $0.isRunning = true }
+        releaseDeliveredEvents()
+    }
 
     /// Cancels every subscriber's task and ends the change feeds.
     func stop() {
@@ -222,6 +225,24 @@ public final class EventEngine: Sendable {
         var batch = WriteBatch(unitOfWorkId: "subscriber-cursor")
         batch.put(table: Self.cursorTable, id: name, record: try Document.map(["position": .integer(Int64(position))]).encoded())
         try engine.commit(batch)
+        releaseDeliveredEvents()
+    }
+
+    /// Lets compaction drop the events every stored cursor has passed, those of subscribers
+    /// not running now included (they resume from their cursor). Without a stored cursor,
+    /// every event is kept.
+    private func releaseDeliveredEvents() {
+        do throws(StoreError) {
+            var lowest: UInt64?
+            for name in try engine.ids(table: Self.cursorTable) {
+                let cursor = try storedCursor(name)
+                lowest = min(lowest ?? cursor, cursor)
+            }
+            if let lowest { engine.releaseEvents(through: lowest) }
+        } catch {
+            // Keeping events longer is always safe; the next stored cursor tries again.
+            logger.debug("cannot read the subscriber cursors; no events released", metadata: ["error": "\(error)"])
+        }
     }
 
     private func updateLag() {

@@ -33,6 +33,11 @@ public struct EngineConfiguration: Sendable, Hashable {
     /// `fdatasync` (group commit). Each keeps its own frame and sequence number. Default 256,
     /// at most 65,536; 1 gives every commit its own fsync.
     public var maximumCommitGroupSize: Int = 256
+    /// When compaction runs and what it reclaims; see ``CompactionSettings``.
+    public var compaction = CompactionSettings()
+    /// Whether compaction drops the tombstones it may (the crash images turn it off, since
+    /// their oracle models every version a key ever had).
+    package var compactionDropsTombstones = true
     /// Open without writing anything: no lock upgrade, no truncation, commits refused.
     public var readOnly: Bool = false
     /// The fsync sites that run; the crash suite's mutation gate disables one at a time.
@@ -79,6 +84,9 @@ public struct EngineConfiguration: Sendable, Hashable {
         }
         guard (1...65_536).contains(maximumCommitGroupSize) else {
             throw StoreError(.invalidArgument, "maximumCommitGroupSize \(maximumCommitGroupSize) must be between 1 and 65536")
+        }
+        guard (0...1).contains(compaction.minimumDeadRatio), compaction.freeSpaceMargin >= 0 else {
+            throw StoreError(.invalidArgument, "compaction.minimumDeadRatio must be between 0 and 1 and freeSpaceMargin not negative")
         }
         guard readCacheSize >= 0 else {
             throw StoreError(.invalidArgument, "readCacheSize must not be negative")

@@ -138,6 +138,7 @@ extension StorageEngine {
             do throws(StoreError) {
                 if count == 0 {
                     try roll(&log)
+                    scheduleCompactionIfNeeded()
                     continue
                 }
                 let chunk = pending.prefix(count)
@@ -267,7 +268,7 @@ extension StorageEngine {
     /// Starts a new segment (`Docs/FORMAT.md`, section 4.3): the new file and its directory
     /// entry are durable, and the manifest lists it, before any frame in it is acknowledged.
     private func roll(_ log: inout LogState) throws(StoreError) {
-        let newId = log.activeId + 1
+        let newId = log.manifest.nextSegmentId
         guard newId <= UInt64(UInt32.max), log.manifest.segments.count < Format.maximumSegmentCount else {
             throw StoreError(.noSpace, "the store has reached its limit of \(Format.maximumSegmentCount) segments or segment ids; compact it or use larger segments")
         }
@@ -299,6 +300,7 @@ extension StorageEngine {
         manifest.segments[manifest.segments.count - 1].lastSequence = log.nextSequence - 1
         manifest.segments.append(Manifest.Segment(id: newId, baseSequence: log.nextSequence,
                                                   sealedLength: Format.activeSegmentLength, lastSequence: 0))
+        manifest.nextSegmentId = newId + 1
         do {
             try configuration.syncSites.run(.rollSegmentFile) { () throws(StoreError) in try handle.sync(.full) }
             try configuration.syncSites.run(.rollSegmentDirectory) { () throws(StoreError) in try fileSystem.syncDirectory(path) }

@@ -63,17 +63,15 @@ extension StorageEngine {
         guard limit >= 1 else { throw StoreError(.invalidArgument, "the event limit is \(limit); it must be at least 1") }
         // Only the runs are copied under the index lock; frames are read after it is released,
         // so a slow read never holds up commits or other readers.
-        let runs = try state.withLock { state throws(StoreError) -> ArraySlice<EventRun> in
-            guard !state.isClosed else { throw StoreError(.closed, "the store is closed") }
-            return state.events.runs(after: position, limit: limit)
+        return try pinned { (state: ReadState) in state.events.runs(after: position, limit: limit) } read: { runs throws(StoreError) -> [StoredEvent] in
+            var events: [StoredEvent] = []
+            events.reserveCapacity(min(limit, runs.reduce(0) { $0 + Int($1.count) }))
+            for run in runs {
+                try appendEvents(of: run, after: position, limit: limit, to: &events)
+                if events.count == limit { break }
+            }
+            return events
         }
-        var events: [StoredEvent] = []
-        events.reserveCapacity(min(limit, runs.reduce(0) { $0 + Int($1.count) }))
-        for run in runs {
-            try appendEvents(of: run, after: position, limit: limit, to: &events)
-            if events.count == limit { break }
-        }
-        return events
     }
 
     /// Reads one commit's frame and appends its events after `position`, up to `limit` in all.

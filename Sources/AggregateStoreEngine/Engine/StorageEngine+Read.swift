@@ -8,27 +8,29 @@ extension StorageEngine {
     /// - Throws: ``StoreError/Code/closed``; ``StoreError/Code/corruption`` if the frame no
     ///   longer verifies; ``StoreError/Code/io``.
     public func record(table: String, id: String) throws(StoreError) -> StoredRecord? {
-        let entry = try readIndex { $0.entry(table: table, id: id) }
-        guard let entry, let location = entry.location else { return nil }
-        return try load(table: table, id: id, entry: entry, location: location)
+        try pinned { $0.entry(table: table, id: id) } read: { entry throws(StoreError) -> StoredRecord? in
+            guard let entry, let location = entry.location else { return nil }
+            return try load(table: table, id: id, entry: entry, location: location)
+        }
     }
 
     /// The records with the given ids (an IN lookup), in the order of `ids`, skipping ids that
     /// do not exist and repeated ids.
     public func records(table: String, ids: [String]) throws(StoreError) -> [StoredRecord] {
-        let entries = try readIndex { index in
+        try pinned { index in
             var seen = Set<String>()
             return ids.compactMap { id -> (String, IndexEntry)? in
                 guard seen.insert(id).inserted, let entry = index.entry(table: table, id: id), entry.isLive else { return nil }
                 return (id, entry)
             }
+        } read: { entries throws(StoreError) -> [StoredRecord] in
+            var records: [StoredRecord] = []
+            records.reserveCapacity(entries.count)
+            for (id, entry) in entries {
+                records.append(try load(table: table, id: id, entry: entry, location: entry.location!))
+            }
+            return records
         }
-        var records: [StoredRecord] = []
-        records.reserveCapacity(entries.count)
-        for (id, entry) in entries {
-            records.append(try load(table: table, id: id, entry: entry, location: entry.location!))
-        }
-        return records
     }
 
     /// The ids of the live records of `table` whose foreign key `field` is `value`, sorted.
@@ -67,6 +69,31 @@ extension StorageEngine {
         try readIndex { index in
             index.entry(table: table, id: id).map { ($0.version, $0.isLive) } ?? (0, false)
         }
+    }
+
+    /// Looks something up in the index (under the index lock), then reads the frames it points
+    /// at (after the lock is released): the segments the lookup saw stay open until `read`
+    /// returns, even if a compaction replaces them meanwhile.
+    package func pinned<Found, Value>(_ lookup: (KeyIndex) -> Found,
+                                      read: (Found) throws(StoreError) -> Value) throws(StoreError) -> Value {
+        try pinned({ state in lookup(state.index) }, read: read)
+    }
+
+    /// ``pinned(_:read:)`` with a lookup in the whole read state.
+    package func pinned<Found, Value>(_ lookup: (ReadState) -> Found,
+                                      read: (Found) throws(StoreError) -> Value) throws(StoreError) -> Value {
+        let (found, epoch) = try state.withLock { state throws(StoreError) -> (Found, UInt64) in
+            guard !state.isClosed else { throw StoreError(.closed, "the store is closed") }
+            state.pins[state.epoch, default: 0] += 1
+            return (lookup(state), state.epoch)
+        }
+        defer {
+            state.withLock { state in
+                let remaining = state.pins[epoch, default: 1] - 1
+                state.pins[epoch] = remaining > 0 ? remaining : nil
+            }
+        }
+        return try read(found)
     }
 
     /// Runs `body` on the index under the index lock, after checking the store is open.

@@ -14,10 +14,17 @@ extension StorageEngine {
     /// - Throws: ``StoreError/Code/closed``; ``StoreError/Code/corruption`` if a frame no
     ///   longer verifies; what `body` throws.
     package func scan(table: String, _ body: (ScannedRecord) throws(StoreError) -> Void) throws(StoreError) {
-        var entries = try readIndex { index -> [(id: String, entry: IndexEntry, location: RecordLocation)] in
+        try pinned { (index: KeyIndex) -> [(id: String, entry: IndexEntry, location: RecordLocation)] in
             guard let table = index.primary[table] else { return [] }
             return table.compactMap { id, entry in entry.location.map { (id, entry, $0) } }
+        } read: { entries throws(StoreError) in
+            try scan(table: table, entries: entries, body)
         }
+    }
+
+    private func scan(table: String, entries: [(id: String, entry: IndexEntry, location: RecordLocation)],
+                      _ body: (ScannedRecord) throws(StoreError) -> Void) throws(StoreError) {
+        var entries = entries
         entries.sort { ($0.location.segment, $0.location.frameOffset, $0.location.recordOffset)
             < ($1.location.segment, $1.location.frameOffset, $1.location.recordOffset) }
         var start = 0

@@ -1,3 +1,4 @@
+import Dispatch
 public import Logging
 package import Synchronization
 
@@ -54,6 +55,13 @@ public final class StorageEngine: Sendable {
     package let log: Mutex<LogState>
     /// Commits waiting for the writer; see ``CommitQueue``.
     package let commitQueue: CommitQueue
+    /// Where compactions run, one at a time.
+    let compactionQueue = DispatchQueue(label: "aggstore.compaction", qos: .utility)
+    /// Marks ``compactionQueue``, so that a close running on it (the engine's last reference
+    /// may be dropped there) does not wait for itself.
+    let compactionQueueKey = DispatchSpecificKey<Bool>()
+    /// What the compactor shares with the engine.
+    let compactionState = Mutex(CompactionState())
     package let state: Mutex<ReadState>
     package let segments: Mutex<[UInt32: any FileHandle]>
 
@@ -66,6 +74,12 @@ public final class StorageEngine: Sendable {
         /// The manifest in force (a copy of the log's, for statistics).
         package var manifest: Manifest
         package var isClosed = false
+        /// Counts compaction installs. A reader pins the epoch of its index lookup (see
+        /// ``StorageEngine/pinned(_:read:)``), and the segments a compaction replaced stay
+        /// open until no reader of an earlier epoch is left.
+        package var epoch: UInt64 = 0
+        /// Readers in progress, by the epoch they pinned.
+        package var pins: [UInt64: Int] = [:]
     }
 
     /// Opens the store at `path`, creating it if the directory holds none, and recovers it.
@@ -152,6 +166,7 @@ public final class StorageEngine: Sendable {
         self.salt = log.manifest.salt
         self.recoveryReport = log.report
         self.cache = ReadCache(capacity: configuration.readCacheSize)
+        compactionQueue.setSpecific(key: compactionQueueKey, value: true)
         self.commitQueue = CommitQueue(maximumGroupSize: configuration.maximumCommitGroupSize,
                                        maximumGroupBytes: Self.maximumGroupBytes)
         let active = log.manifest.segments.last!
@@ -180,6 +195,7 @@ public final class StorageEngine: Sendable {
     /// and writes nothing. Closing twice is allowed.
     /// - Throws: ``StoreError/Code/io`` if a file fails to close; the store is closed regardless.
     public func close() throws(StoreError) {
+        stopCompaction()
         let alreadyClosed = log.withLock { _ in
             writer.withLock { writer in
                 defer { writer.isClosed = true }

@@ -28,6 +28,14 @@ package enum SyncSite: String, CaseIterable, Sendable, Hashable {
     /// fsync of the store directory's parent at a writable open: the directory itself may be
     /// new, or created by hand, or left by a creation killed before its fsync.
     case recoveryParentDirectory
+    /// fsync of each segment a compaction wrote, before the manifest names it.
+    case compactionSegmentFile
+    /// fsync of the store directory after a compaction created its segments.
+    case compactionSegmentDirectory
+    /// fsync of `MANIFEST.tmp` before a compaction renames it over `MANIFEST`.
+    case compactionManifestFile
+    /// fsync of the store directory after that rename, before the replaced segments are removed.
+    case compactionManifestDirectory
 }
 
 /// Which sync sites run: all of them, except in the crash suite's mutation gate.

@@ -50,34 +50,15 @@ package struct CommitPayload: Sendable, Equatable {
             switch operation {
             case let .put(table, id, record, foreignKeys, _):
                 let version = nextVersion.next()!
-                writer.writeUInt8(Format.OperationTag.put.rawValue)
-                writer.writeString(table)
-                writer.writeString(id)
-                writer.writeVarint(version)
-                writer.writeVarint(UInt64(foreignKeys.count))
-                for key in foreignKeys {
-                    writer.writeString(key.field)
-                    writer.writeString(key.value)
-                }
-                let start = writer.writeLengthPrefixed(record)
+                let start = writePut(&writer, table: table, id: id, version: version, foreignKeys: foreignKeys, record: record)
                 operations.append(.put(table: table, id: id, version: version, foreignKeys: foreignKeys,
                                        record: start..<start + record.count))
             case let .delete(table, id, _):
                 let version = nextVersion.next()!
-                writer.writeUInt8(Format.OperationTag.delete.rawValue)
-                writer.writeString(table)
-                writer.writeString(id)
-                writer.writeVarint(version)
+                writeDelete(&writer, table: table, id: id, version: version)
                 operations.append(.delete(table: table, id: id, version: version))
             case let .event(event):
-                writer.writeUInt8(Format.OperationTag.event.rawValue)
-                writer.writeVarint(nextPosition)
-                writer.writeString(event.id)
-                writer.writeString(event.type)
-                writer.writeString(event.aggregateTable)
-                writer.writeString(event.aggregateId)
-                writer.writeInt64(event.occurredAt)
-                writer.writeLengthPrefixed(event.payload)
+                writeEvent(&writer, event, position: nextPosition)
                 operations.append(.event(event, position: nextPosition))
                 // Wrapping only past the last event of a payload whose positions end at
                 // UInt64.max, which the decoder accepts and the fuzzers re-encode; no engine
@@ -87,6 +68,70 @@ package struct CommitPayload: Sendable, Equatable {
         }
         let payload = CommitPayload(unitOfWorkId: batch.unitOfWorkId, commitTimestamp: commitTimestamp, operations: operations)
         return (writer.bytes, payload)
+    }
+
+    /// Encodes the operations of a logged commit that compaction keeps, with the commit's own
+    /// unit-of-work id, timestamp, versions and event positions. Put records are copied from
+    /// `source`, the payload they were decoded from.
+    package static func encode(keeping operations: [Operation], of payload: CommitPayload,
+                               source: [UInt8]) -> (bytes: [UInt8], payload: CommitPayload) {
+        var writer = ByteWriter(capacity: 32 + payload.unitOfWorkId.utf8.count + operations.reduce(0) { size, operation in
+            if case let .put(table, id, _, keys, record) = operation { return size + 64 + table.utf8.count + id.utf8.count + record.count + keys.count * 32 }
+            return size + 256
+        })
+        var kept: [Operation] = []
+        kept.reserveCapacity(operations.count)
+        writer.writeString(payload.unitOfWorkId)
+        writer.writeInt64(payload.commitTimestamp)
+        writer.writeVarint(UInt64(operations.count))
+        for operation in operations {
+            switch operation {
+            case let .put(table, id, version, foreignKeys, record):
+                let start = writePut(&writer, table: table, id: id, version: version, foreignKeys: foreignKeys,
+                                     record: Array(source[record]))
+                kept.append(.put(table: table, id: id, version: version, foreignKeys: foreignKeys, record: start..<start + record.count))
+            case let .delete(table, id, version):
+                writeDelete(&writer, table: table, id: id, version: version)
+                kept.append(operation)
+            case let .event(event, position):
+                writeEvent(&writer, event, position: position)
+                kept.append(operation)
+            }
+        }
+        return (writer.bytes, CommitPayload(unitOfWorkId: payload.unitOfWorkId, commitTimestamp: payload.commitTimestamp, operations: kept))
+    }
+
+    /// Writes a put operation; returns where its record's bytes start.
+    private static func writePut(_ writer: inout ByteWriter, table: String, id: String, version: UInt64,
+                                 foreignKeys: [ForeignKey], record: [UInt8]) -> Int {
+        writer.writeUInt8(Format.OperationTag.put.rawValue)
+        writer.writeString(table)
+        writer.writeString(id)
+        writer.writeVarint(version)
+        writer.writeVarint(UInt64(foreignKeys.count))
+        for key in foreignKeys {
+            writer.writeString(key.field)
+            writer.writeString(key.value)
+        }
+        return writer.writeLengthPrefixed(record)
+    }
+
+    private static func writeDelete(_ writer: inout ByteWriter, table: String, id: String, version: UInt64) {
+        writer.writeUInt8(Format.OperationTag.delete.rawValue)
+        writer.writeString(table)
+        writer.writeString(id)
+        writer.writeVarint(version)
+    }
+
+    private static func writeEvent(_ writer: inout ByteWriter, _ event: OutboxEvent, position: UInt64) {
+        writer.writeUInt8(Format.OperationTag.event.rawValue)
+        writer.writeVarint(position)
+        writer.writeString(event.id)
+        writer.writeString(event.type)
+        writer.writeString(event.aggregateTable)
+        writer.writeString(event.aggregateId)
+        writer.writeInt64(event.occurredAt)
+        writer.writeLengthPrefixed(event.payload)
     }
 
     /// An upper estimate of the encoded size, so encoding allocates once.

@@ -27,6 +27,9 @@ package enum Format {
     package static let segmentHeaderLength = 40
     /// Offset of the header CRC within the segment header; it covers the bytes before it.
     package static let segmentHeaderCRCOffset = 32
+    /// Segment flag: written by compaction; its frames are the live parts of earlier commits,
+    /// with their original sequence numbers, which need not be dense.
+    package static let segmentFlagCompacted: UInt16 = 1 << 0
 
     // MARK: Batch frame
 
@@ -72,7 +75,7 @@ package enum Format {
     /// `AGMF` in little-endian byte order.
     package static let manifestMagic: UInt32 = 0x464D_4741
     /// Bytes before the segment entries.
-    package static let manifestHeaderLength = 28
+    package static let manifestHeaderLength = 36
     /// Bytes per segment entry: id, base sequence, sealed length, last sequence.
     package static let manifestEntryLength = 32
     /// `sealedLength` of the active (last) segment.

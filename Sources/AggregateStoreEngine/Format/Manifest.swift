@@ -19,13 +19,19 @@ package struct Manifest: Sendable, Equatable {
     package var salt: UInt64
     /// When the store was created, in microseconds since the epoch.
     package var createdAt: Int64
-    /// The segments in order; the last one is active.
+    /// The segments in log order (each starts one past the sequence the one before ends at);
+    /// the last one is active. Ids are unique but not ordered: compaction gives the segment
+    /// that replaces a run of old ones a new id.
     package var segments: [Segment]
+    /// The id the next new segment (of a roll or a compaction) gets: more than every id ever
+    /// used, so a segment file whose id is this or more was created after this manifest.
+    package var nextSegmentId: UInt64
 
-    package init(salt: UInt64, createdAt: Int64, segments: [Segment]) {
+    package init(salt: UInt64, createdAt: Int64, segments: [Segment], nextSegmentId: UInt64? = nil) {
         self.salt = salt
         self.createdAt = createdAt
         self.segments = segments
+        self.nextSegmentId = nextSegmentId ?? (segments.map(\.id).max() ?? 0) + 1
     }
 
     /// The manifest's bytes.
@@ -37,6 +43,7 @@ package struct Manifest: Sendable, Equatable {
         writer.writeUInt64(salt)
         writer.writeInt64(createdAt)
         writer.writeUInt32(UInt32(segments.count))
+        writer.writeUInt64(nextSegmentId)
         for segment in segments {
             writer.writeUInt64(segment.id)
             writer.writeUInt64(segment.baseSequence)
@@ -75,7 +82,9 @@ package struct Manifest: Sendable, Equatable {
             guard buffer.loadLittleEndian(UInt16.self, at: 6) == 0 else {
                 throw .corruption("manifest has unknown flags", path: path, offset: 6)
             }
+            let nextSegmentId = buffer.loadLittleEndian(UInt64.self, at: 28)
             var segments: [Segment] = []
+            var ids = Set<UInt64>()
             for index in 0..<count {
                 let at = Format.manifestHeaderLength + index * Format.manifestEntryLength
                 let segment = Segment(id: buffer.loadLittleEndian(UInt64.self, at: at),
@@ -83,14 +92,14 @@ package struct Manifest: Sendable, Equatable {
                                       sealedLength: buffer.loadLittleEndian(UInt64.self, at: at + 16),
                                       lastSequence: buffer.loadLittleEndian(UInt64.self, at: at + 24))
                 let isLast = index == count - 1
-                guard segment.id > 0, segment.isActive == isLast, segments.last.map({ $0.id < segment.id }) ?? true else {
+                guard segment.id > 0, segment.id < nextSegmentId, segment.isActive == isLast, ids.insert(segment.id).inserted else {
                     throw .corruption("manifest entry \(index) is inconsistent (segment \(segment.id))", path: path, offset: UInt64(at))
                 }
                 segments.append(segment)
             }
             return Manifest(salt: buffer.loadLittleEndian(UInt64.self, at: 8),
                             createdAt: Int64(bitPattern: buffer.loadLittleEndian(UInt64.self, at: 16)),
-                            segments: segments)
+                            segments: segments, nextSegmentId: nextSegmentId)
         }
     }
 
@@ -102,6 +111,16 @@ package struct Manifest: Sendable, Equatable {
     ///     caller makes the directory durable itself before anything depends on the rename.
     package func install(in directory: String, fileSystem: any FileSystem, syncSites: SyncSites,
                          fileSite: SyncSite, directorySite: SyncSite?) throws(StoreError) {
+        var renamed = false
+        try install(in: directory, fileSystem: fileSystem, syncSites: syncSites, fileSite: fileSite,
+                    directorySite: directorySite, renamed: &renamed)
+    }
+
+    /// ``install(in:fileSystem:syncSites:fileSite:directorySite:)``, telling whether the rename
+    /// happened before a failure: until it, the old manifest stands; after it, the new one
+    /// may or may not be durable.
+    package func install(in directory: String, fileSystem: any FileSystem, syncSites: SyncSites,
+                         fileSite: SyncSite, directorySite: SyncSite?, renamed: inout Bool) throws(StoreError) {
         let temporary = joinPath(directory, Format.manifestTemporaryFileName)
         if try fileSystem.kind(of: temporary) != .missing { try fileSystem.removeFile(temporary) }
         let handle = try fileSystem.open(temporary, mode: .createNew)
@@ -114,6 +133,7 @@ package struct Manifest: Sendable, Equatable {
         }
         try handle.close()
         try fileSystem.rename(temporary, to: joinPath(directory, Format.manifestFileName))
+        renamed = true
         if let directorySite {
             try syncSites.run(directorySite) { () throws(StoreError) in try fileSystem.syncDirectory(directory) }
         }

@@ -4,13 +4,17 @@ package struct SegmentHeader: Sendable, Equatable {
     package var segmentId: UInt64
     /// The store's salt; the same in every segment.
     package var salt: UInt64
-    /// The sequence number the segment's first frame must carry.
+    /// The sequence number the segment's first frame must carry (in a compacted segment: the
+    /// first of the range it covers; its first frame may come later).
     package var baseSequence: UInt64
+    /// Whether compaction wrote the segment (``Format/segmentFlagCompacted``).
+    package var isCompacted: Bool
 
-    package init(segmentId: UInt64, salt: UInt64, baseSequence: UInt64) {
+    package init(segmentId: UInt64, salt: UInt64, baseSequence: UInt64, isCompacted: Bool = false) {
         self.segmentId = segmentId
         self.salt = salt
         self.baseSequence = baseSequence
+        self.isCompacted = isCompacted
     }
 
     /// The header's bytes.
@@ -18,7 +22,7 @@ package struct SegmentHeader: Sendable, Equatable {
         var writer = ByteWriter(capacity: Format.segmentHeaderLength)
         writer.writeUInt32(Format.segmentMagic)
         writer.writeUInt16(Format.version)
-        writer.writeUInt16(0)
+        writer.writeUInt16(isCompacted ? Format.segmentFlagCompacted : 0)
         writer.writeUInt64(segmentId)
         writer.writeUInt64(salt)
         writer.writeUInt64(baseSequence)
@@ -45,7 +49,8 @@ package struct SegmentHeader: Sendable, Equatable {
             guard version == Format.version else {
                 throw StoreError(.unsupportedFormat, "segment format version \(version) is not supported (this build reads \(Format.version))", path: path, offset: 4)
             }
-            guard buffer.loadLittleEndian(UInt16.self, at: 6) == 0 else {
+            let flags = buffer.loadLittleEndian(UInt16.self, at: 6)
+            guard flags & ~Format.segmentFlagCompacted == 0 else {
                 throw .corruption("segment header has unknown flags", path: path, offset: 6)
             }
             // The reserved bytes after the CRC are outside it, so they are checked here.
@@ -54,7 +59,8 @@ package struct SegmentHeader: Sendable, Equatable {
             }
             return SegmentHeader(segmentId: buffer.loadLittleEndian(UInt64.self, at: 8),
                                  salt: buffer.loadLittleEndian(UInt64.self, at: 16),
-                                 baseSequence: buffer.loadLittleEndian(UInt64.self, at: 24))
+                                 baseSequence: buffer.loadLittleEndian(UInt64.self, at: 24),
+                                 isCompacted: flags & Format.segmentFlagCompacted != 0)
         }
     }
 

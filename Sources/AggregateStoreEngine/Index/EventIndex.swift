@@ -14,6 +14,9 @@ package struct EventRun: Sendable, Hashable {
     package var storedLength: UInt32
     /// How many events the commit has (at least 1).
     package var count: UInt32
+    /// About how many bytes of the payload the events take (what compaction keeps of the
+    /// frame for them).
+    package var bytes: UInt32 = 0
 
     /// The position of the commit's last event.
     package var lastPosition: UInt64 { firstPosition + UInt64(count) - 1 }
@@ -28,7 +31,8 @@ package struct EventRun: Sendable, Hashable {
 /// A value type, like ``KeyIndex``: the writer extends it under the index lock, and
 /// ``StorageEngine/verify()`` compares it with one rebuilt from the log.
 package struct EventIndex: Sendable, Equatable {
-    /// The runs, ascending by position; consecutive runs are contiguous.
+    /// The runs, ascending by position; consecutive runs are contiguous except where compaction
+    /// dropped the events before a durable cursor.
     package private(set) var runs: [EventRun] = []
 
     package init() {}
@@ -43,13 +47,20 @@ package struct EventIndex: Sendable, Equatable {
     /// all are in order. Recovery checks this before applying a frame, so a frame that verifies
     /// but leaves a gap in the outbox, or repeats a position, is reported as corruption rather
     /// than trusted.
-    package func positionViolation(in payload: CommitPayload) -> String? {
+    ///
+    /// Past a compacted segment (`consecutive` false), the first event of a commit need only
+    /// come after the last one before it: compaction drops the events every durable cursor has
+    /// passed. A commit's own events stay consecutive (compaction keeps or drops them together).
+    package func positionViolation(in payload: CommitPayload, consecutive: Bool = true) -> String? {
         var expected = nextPosition
+        var first = true
         for case let .event(event, position) in payload.operations {
-            guard position == expected else {
-                return "event \(event.id) has position \(position), expected \(expected)"
+            let fits = first && !consecutive ? position >= expected : position == expected
+            guard fits else {
+                return "event \(event.id) has position \(position), expected \(first && !consecutive ? "at least " : "")\(expected)"
             }
-            expected += 1
+            expected = position &+ 1
+            first = false
         }
         return nil
     }
@@ -59,8 +70,28 @@ package struct EventIndex: Sendable, Equatable {
     package mutating func apply(_ payload: CommitPayload, sequence: UInt64, frame: FrameAddress, storedLength: Int) {
         guard let first = payload.firstEventPosition else { return }
         // A payload is at most 1 GiB and an event takes more than 4 bytes of it, so the count fits.
+        var bytes = 0
+        for case let .event(event, _) in payload.operations {
+            bytes += 24 + event.id.utf8.count + event.type.utf8.count + event.aggregateTable.utf8.count
+                + event.aggregateId.utf8.count + event.payload.count
+        }
         runs.append(EventRun(firstPosition: first, sequence: sequence, frameOffset: frame.offset, segment: frame.segment,
-                             storedLength: UInt32(storedLength), count: UInt32(payload.eventCount)))
+                             storedLength: UInt32(storedLength), count: UInt32(payload.eventCount),
+                             bytes: UInt32(clamping: bytes)))
+    }
+
+    /// Applies a compaction: every run whose frame is in `replaced` moves to its frame's new
+    /// address in `moved`, or is dropped if the compaction dropped its events.
+    package mutating func compacted(replaced: Set<UInt32>, moved: [FrameAddress: (address: FrameAddress, storedLength: UInt32)]) {
+        runs = runs.compactMap { run in
+            guard replaced.contains(run.segment) else { return run }
+            guard let target = moved[run.frame] else { return nil }
+            var run = run
+            run.segment = target.address.segment
+            run.frameOffset = target.address.offset
+            run.storedLength = target.storedLength
+            return run
+        }
     }
 
     /// The runs that hold the first `limit` events after `position`: from the run holding

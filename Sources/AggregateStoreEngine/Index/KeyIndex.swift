@@ -13,6 +13,8 @@ package struct KeyIndex: Sendable, Equatable {
     /// table → its number of live records; tables without one are absent. Kept up to date by
     /// every write so that counting and listing tables never walks the keys.
     package private(set) var liveCountByTable: [String: Int] = [:]
+    /// segment → bytes of the live records it holds, from which compaction reckons its dead bytes.
+    package private(set) var liveBytesBySegment: [UInt32: UInt64] = [:]
 
     package init() {}
 
@@ -51,7 +53,9 @@ package struct KeyIndex: Sendable, Equatable {
     /// key's previous version (`Docs/FORMAT.md`, section 2.3), or nil if all are in order.
     /// Recovery checks this before applying a frame, so a frame that verifies but breaks the
     /// rule is reported as corruption rather than trusted.
-    package func versionViolation(in payload: CommitPayload) -> String? {
+    /// Past a compacted segment (`consecutive` false), a version must only be more than the
+    /// previous one: compaction drops the versions between.
+    package func versionViolation(in payload: CommitPayload, consecutive: Bool = true) -> String? {
         var pending: [TableKey: UInt64] = [:]
         for operation in payload.operations {
             let table: String, id: String, version: UInt64
@@ -62,7 +66,7 @@ package struct KeyIndex: Sendable, Equatable {
             }
             let key = TableKey(table: table, id: id)
             let previous = pending[key] ?? entry(table: table, id: id)?.version ?? 0
-            guard previous < UInt64.max, version == previous + 1 else {
+            guard previous < UInt64.max, consecutive ? version == previous + 1 : version > previous else {
                 return "\(table)/\(id) has version \(version) after version \(previous)"
             }
             pending[key] = version
@@ -88,8 +92,38 @@ package struct KeyIndex: Sendable, Equatable {
         }
     }
 
+    /// Applies a compaction's move of a record, if the key's entry is still the one moved:
+    /// a write since then wins (a compare-and-swap on the old location).
+    /// - Returns: Whether the entry moved.
+    @discardableResult
+    package mutating func move(table: String, id: String, from old: RecordLocation, to new: RecordLocation) -> Bool {
+        guard var entry = primary[table]?[id], entry.location == old else { return false }
+        entry.location = new
+        primary[table]![id] = entry
+        account(old, -1)
+        account(new, +1)
+        return true
+    }
+
+    /// Forgets a tombstone compaction dropped from the log, if it is still the key's entry.
+    package mutating func forget(table: String, id: String, tombstoneSequence: UInt64) {
+        guard let entry = primary[table]?[id], !entry.isLive, entry.sequence == tombstoneSequence else { return }
+        primary[table]![id] = nil
+        if primary[table]!.isEmpty { primary[table] = nil }
+    }
+
+    private mutating func account(_ location: RecordLocation?, _ sign: Int) {
+        guard let location else { return }
+        let bytes = UInt64(location.recordLength)
+        let current = liveBytesBySegment[location.segment, default: 0]
+        let updated = sign > 0 ? current + bytes : (current > bytes ? current - bytes : 0)
+        liveBytesBySegment[location.segment] = updated > 0 ? updated : nil
+    }
+
     private mutating func replace(table: String, id: String, with entry: IndexEntry) {
         let old = primary[table, default: [:]].updateValue(entry, forKey: id)
+        account(old?.location, -1)
+        account(entry.location, +1)
         if let old, old.isLive {
             liveCount -= 1
             let remaining = liveCountByTable[table, default: 0] - 1

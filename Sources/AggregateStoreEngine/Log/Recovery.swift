@@ -33,6 +33,19 @@ package struct LogCounters: Sendable, Equatable {
     }
 }
 
+extension LogCounters {
+    /// Replaces the counts of frames a compaction removed by those of the frames it wrote.
+    package mutating func replace(_ removed: LogCounters, with added: LogCounters) {
+        frames += added.frames - removed.frames
+        frameBytes = frameBytes + added.frameBytes - removed.frameBytes
+        payloadBytes = payloadBytes + added.payloadBytes - removed.payloadBytes
+        storedBytes = storedBytes + added.storedBytes - removed.storedBytes
+        puts += added.puts - removed.puts
+        deletes += added.deletes - removed.deletes
+        events += added.events - removed.events
+    }
+}
+
 /// The state of a store as read back from its files.
 package struct RecoveredLog {
     /// The manifest in force.
@@ -51,6 +64,9 @@ package struct RecoveredLog {
     package var framesInActive: Int
     /// The sequence number the next commit gets.
     package var nextSequence: UInt64
+    /// Whether a compacted segment has been read (from it on, versions and event positions
+    /// may skip what compaction dropped).
+    package var compacted = false
     /// What recovery found and did.
     package var report: RecoveryReport
 }
@@ -218,6 +234,15 @@ package struct Recovery {
                 throw .corruption("segment starts at sequence \(header.baseSequence), expected \(log.nextSequence)", path: segmentPath, offset: 24)
             }
             let isLast = position == manifest.segments.count - 1
+            if header.isCompacted {
+                guard !isLast else {
+                    throw .corruption("a compacted segment is the active one", path: segmentPath, offset: 6)
+                }
+                // From here on, compaction may have dropped versions and events: they must
+                // still increase, but need not be consecutive.
+                log.compacted = true
+            }
+            let compacted = log.compacted
             let scanner = SegmentScanner(handle: handle, salt: manifest.salt, header: header, isLast: isLast)
             let segment = UInt32(entry.id)
             // Moved out of `log` while the scan extends them, so they stay uniquely referenced
@@ -227,10 +252,10 @@ package struct Recovery {
             (log.index, log.events) = (KeyIndex(), EventIndex())
             var counters = log.counters
             let outcome = try scanner.scan { frame throws(StoreError) in
-                if let violation = index.versionViolation(in: frame.payload) {
+                if let violation = index.versionViolation(in: frame.payload, consecutive: !compacted) {
                     throw .corruption("frame breaks the version sequence: \(violation)", path: segmentPath, offset: frame.offset)
                 }
-                if let violation = events.positionViolation(in: frame.payload) {
+                if let violation = events.positionViolation(in: frame.payload, consecutive: !compacted) {
                     throw .corruption("frame breaks the event position sequence: \(violation)", path: segmentPath, offset: frame.offset)
                 }
                 let address = FrameAddress(segment: segment, offset: frame.offset)
@@ -244,14 +269,15 @@ package struct Recovery {
             log.counters = counters
             if !entry.isActive {
                 let size = try handle.size()
-                guard outcome.endOffset == entry.sealedLength, size == entry.sealedLength,
-                      outcome.lastSequence == entry.lastSequence
-                else {
+                // A compacted segment covers its range whether or not it kept its last commit.
+                let lastSequenceFits = header.isCompacted ? outcome.lastSequence <= entry.lastSequence
+                                                          : outcome.lastSequence == entry.lastSequence
+                guard outcome.endOffset == entry.sealedLength, size == entry.sealedLength, lastSequenceFits else {
                     throw .corruption("sealed segment ends at \(outcome.endOffset) of \(size) bytes with sequence \(outcome.lastSequence); the manifest records \(entry.sealedLength) bytes and sequence \(entry.lastSequence)",
                                       path: segmentPath, offset: outcome.endOffset)
                 }
             }
-            log.nextSequence = outcome.lastSequence + 1
+            log.nextSequence = (entry.isActive ? outcome.lastSequence : entry.lastSequence) + 1
             log.activeEnd = outcome.endOffset
             log.framesInActive = outcome.frames
             log.report.segments += 1
@@ -263,23 +289,17 @@ package struct Recovery {
         return log
     }
 
-    /// Segment files the manifest does not list. Past the last listed one and without frames,
-    /// they are leftovers of an interrupted roll, returned for removal; anything else would
-    /// hold data no manifest accounts for, which is corruption.
+    /// Segment files the manifest does not list, returned for removal. Their data is in no
+    /// acknowledged commit:
+    /// - an id at or past the manifest's next id: created after this manifest, by a roll that
+    ///   failed before its manifest was installed (a roll writes no frame before that), or by
+    ///   a compaction that did not finish;
+    /// - an id below it: a segment a compaction replaced, whose manifest is durable.
     private func unlistedSegments(names: [String], manifest: Manifest) throws(StoreError) -> [String] {
         let listed = Set(manifest.segments.map(\.id))
-        let last = manifest.segments.last!.id
-        var leftovers: [String] = []
-        for name in names {
-            guard let id = SegmentHeader.segmentId(fromFileName: name), !listed.contains(id) else { continue }
-            let handle = try fileSystem.open(path(name), mode: .readOnly)
-            let size = try handle.size()
-            try handle.close()
-            guard id > last, size <= UInt64(Format.segmentHeaderLength) else {
-                throw .corruption("segment \(name) is not listed in the manifest but holds \(size) bytes", path: path(name), offset: 0)
-            }
-            leftovers.append(name)
+        return names.filter { name in
+            guard let id = SegmentHeader.segmentId(fromFileName: name) else { return false }
+            return !listed.contains(id)
         }
-        return leftovers
     }
 }

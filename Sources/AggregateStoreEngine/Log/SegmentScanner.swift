@@ -67,7 +67,10 @@ package struct SegmentScanner {
         while offset < size {
             switch try readFrame(at: offset, window: &window, size: size) {
             case let .valid(frame):
-                guard frame.header.sequence == outcome.lastSequence + 1 else {
+                // A compacted segment keeps the sequence numbers of the commits it kept parts of.
+                let inOrder = header.isCompacted ? frame.header.sequence > outcome.lastSequence
+                                                 : frame.header.sequence == outcome.lastSequence + 1
+                guard inOrder else {
                     throw .corruption("sequence gap: frame carries sequence \(frame.header.sequence), expected \(outcome.lastSequence + 1)",
                                       path: handle.path, offset: offset)
                 }

@@ -34,6 +34,9 @@ struct CrashSuiteImageTests {
         var maximumRecordSize = 300
         /// Commits written together (one pwrite and one fsync for the group).
         var groupSize = 1
+        /// Commits after which the workload compacts every sealed segment with dead bytes,
+        /// then commits the rest.
+        var compactAfter: Int?
         var description: String { name }
     }
 
@@ -43,6 +46,7 @@ struct CrashSuiteImageTests {
         Workload(name: "3 commits", commits: 3, segmentSize: 4096, seed: 3),
         Workload(name: "segment roll", commits: 16, segmentSize: 4096, seed: 44, maximumRecordSize: 400),
         Workload(name: "group commits", commits: 9, segmentSize: 4096, seed: 5, maximumRecordSize: 200, groupSize: 3),
+        Workload(name: "compaction", commits: 22, segmentSize: 4096, seed: 6, maximumRecordSize: 300, compactAfter: 20),
     ]
 
     /// States per workload: exhaustive up to this many, sampled by seed above.
@@ -62,6 +66,12 @@ struct CrashSuiteImageTests {
             let engine = try StorageEngine.open(at: "/store", configuration: configuration, fileSystem: fileSystem, logger: quietLogger)
             let crashWorkload = CrashWorkload(seed: workload.seed, maximumRecordSize: workload.maximumRecordSize)
             for first in stride(from: UInt64(1), through: UInt64(workload.commits), by: workload.groupSize) {
+                if let compactAfter = workload.compactAfter, first == UInt64(compactAfter) + 1 {
+                    let report = try engine.compact(minimumDeadRatio: 0.01)
+                    precondition(report.segmentsCompacted > 0, "the compaction workload compacted nothing")
+                    let point = RecordedPoint(image: fileSystem.copy(), oracle: oracle.withLock { $0 }, operation: "end of compaction")
+                    points.withLock { $0.append(point) }
+                }
                 let numbers = first...min(UInt64(workload.commits), first + UInt64(workload.groupSize) - 1)
                 let batches = numbers.map { crashWorkload.batch($0) }
                 oracle.withLock { $0.issue(group: batches) }

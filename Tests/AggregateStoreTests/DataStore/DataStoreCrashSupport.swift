@@ -684,6 +684,9 @@ enum DataStoreCrashCheck {
     static func configuration(idStart: Int64) -> DataStore.Configuration {
         var configuration = DataStore.Configuration()
         configuration.engine.segmentSize = 4096
+        // A background compaction would make the file operations, and so the crash points,
+        // differ from run to run.
+        configuration.engine.compaction.isAutomatic = false
         configuration.engine.determinism = EngineConfiguration.Determinism(salt: 0x5EED_5A17, time: time)
         configuration.ids = .deterministic(startingAt: idStart)
         configuration.clock = { DataStoreCrashCheck.time }

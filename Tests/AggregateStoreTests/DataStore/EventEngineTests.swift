@@ -52,6 +52,39 @@ struct EventEngineTests {
         #expect(try store.events.cursor(of: "inbox") == 4)
     }
 
+    @Test func compactionKeepsEveryEventUntilEveryStoredCursorHasPassedIt() async throws {
+        let fixture = try StoreFixture { configuration in
+            Self.fastRetry(&configuration)
+            configuration.engine.segmentSize = 8192
+            configuration.engine.compaction.isAutomatic = false
+        }
+        let store = fixture.store
+        for n in 1...60 { try Self.place(n, on: store) }
+        // Dead records to reclaim: every order is saved again, without events.
+        for n in 1...60 {
+            try await UnitOfWork.run(on: store) { tx throws in
+                var again = try #require(try store.load(Order.self, id: "so-\(n)", in: tx))
+                again.status = "paid"
+                try store.save(again, in: tx)
+            }
+        }
+        // No subscriber has a stored cursor: compaction keeps every event.
+        try store.engine.compact(minimumDeadRatio: 0.01)
+        #expect(try store.engine.events(after: 0, limit: 1000).map(\.position) == Array(1...60))
+        // A subscriber that is not running has its cursor stored at 20; another one handles
+        // everything.
+        var cursor = WriteBatch(unitOfWorkId: "stopped-subscriber")
+        cursor.put(table: "_subscribers", id: "stopped", record: try Document.map(["position": .integer(20)]).encoded())
+        try await store.engine.commit(cursor)
+        let inbox = Inbox()
+        try store.events.subscribe("all") { inbox.add($0) }
+        await store.events.waitForDelivery(to: "all", through: 60)
+        try store.engine.compact(minimumDeadRatio: 0.0001)
+        let kept = try store.engine.events(after: 0, limit: 1000).map(\.position)
+        #expect(kept.filter { $0 > 20 } == Array(21...60), "the stopped subscriber's events stay")
+        #expect(kept.count < 60, "events both cursors passed are gone")
+    }
+
     @Test func aFailingHandlerIsRetriedWithBackoffAndNeverStopsTheSubscriber() async throws {
         let fixture = try StoreFixture(configure: Self.fastRetry)
         let store = fixture.store
