@@ -246,7 +246,8 @@ package struct CommitOracle: Sendable {
         // I9: nothing in the directory but the lock, the manifest and listed segments.
         if let files {
             let segments = Set(try engine.statistics().segments.map { SegmentHeader.fileName(for: $0.id) })
-            let orphans = files.filter { $0 != Format.lockFileName && $0 != Format.manifestFileName && !segments.contains($0) }
+            let expected = [Format.lockFileName, Format.manifestFileName, Format.snapshotFileName]
+            let orphans = files.filter { !expected.contains($0) && !segments.contains($0) }
             guard orphans.isEmpty else {
                 throw Violation(invariant: "I9", message: "orphan files after recovery: \(orphans)")
             }

@@ -32,8 +32,9 @@ func orderBatch(_ number: Int, customer: Int = 1, expecting: VersionExpectation 
 }
 
 
-/// Opens a store on the real file system with test-friendly defaults (no automatic
-/// compaction, so segment files stay where a test put them).
+/// Opens a store on the real file system with test-friendly defaults: no automatic
+/// compaction, so segment files stay where a test put them, and no index snapshot at close,
+/// so the next open reads (and checks) the whole log the test may have damaged.
 ///
 /// With `waitForLock`, a `locked` failure is retried for up to a second: other tests spawn
 /// child processes, and between fork and exec a child holds copies of every descriptor,
@@ -41,9 +42,11 @@ func orderBatch(_ number: Int, customer: Int = 1, expecting: VersionExpectation 
 /// lock still held. The lock tests pass `waitForLock: false`.
 func openStore(_ path: String, segmentSize: Int = 64 << 20, readOnly: Bool = false,
                durability: Durability = .synchronous, logger: Logger = quietLogger,
-               waitForLock: Bool = true, automaticCompaction: Bool = false) throws(StoreError) -> StorageEngine {
+               waitForLock: Bool = true, automaticCompaction: Bool = false,
+               snapshot: Bool = false) throws(StoreError) -> StorageEngine {
     var configuration = EngineConfiguration()
     configuration.compaction.isAutomatic = automaticCompaction
+    configuration.writesIndexSnapshot = snapshot
     configuration.segmentSize = segmentSize
     configuration.readOnly = readOnly
     configuration.durability = durability

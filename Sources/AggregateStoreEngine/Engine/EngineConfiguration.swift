@@ -35,6 +35,9 @@ public struct EngineConfiguration: Sendable, Hashable {
     public var maximumCommitGroupSize: Int = 256
     /// When compaction runs and what it reclaims; see ``CompactionSettings``.
     public var compaction = CompactionSettings()
+    /// Whether a clean close writes an index snapshot. Tests of damage to the log at rest turn it
+    /// off: a snapshot stands in, at open, for the frames it covers.
+    package var writesIndexSnapshot = true
     /// Whether compaction drops the tombstones it may (the crash images turn it off, since
     /// their oracle models every version a key ever had).
     package var compactionDropsTombstones = true

@@ -17,11 +17,24 @@ public struct RecoveryReport: Sendable, Hashable, CustomStringConvertible {
         public var truncated: Bool
     }
 
+    /// What open did with the index snapshot.
+    public enum SnapshotUse: Sendable, Hashable {
+        /// It was loaded; only the log after it was read.
+        case used
+        /// It was damaged or stale, so the indexes were rebuilt from the whole log (and a
+        /// writable open removed it). The reason says which.
+        case ignored(String)
+    }
+
     /// Whether the store did not exist and was created.
     public var created = false
+    /// What open did with the index snapshot; nil when there was none.
+    public var snapshot: SnapshotUse?
+    /// Frames read from the log (fewer than ``frames`` when a snapshot covered the rest).
+    public var framesScanned = 0
     /// Segments scanned.
     public var segments = 0
-    /// Valid frames (commits) found.
+    /// Valid frames in the log (in a compacted log, fewer than the commits).
     public var frames = 0
     /// The last recovered commit sequence number (0 for an empty store).
     public var lastSequence: UInt64 = 0
@@ -38,6 +51,11 @@ public struct RecoveryReport: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         var text = created ? "created a new store" :
             "recovered \(frames) commits (last sequence \(lastSequence)) from \(segments) segments"
+        switch snapshot {
+        case .used?: text += " (from the index snapshot and \(framesScanned) frames after it)"
+        case let .ignored(reason)?: text += "; index snapshot ignored: \(reason)"
+        case nil: break
+        }
         if let tornTail {
             text += "; torn tail at \(tornTail.path):\(tornTail.offset): \(tornTail.bytes) bytes, \(tornTail.frames) frames (\(tornTail.reason))"
             text += tornTail.truncated ? ", truncated" : ", not truncated (read-only)"

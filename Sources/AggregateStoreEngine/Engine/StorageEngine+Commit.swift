@@ -14,6 +14,10 @@ extension StorageEngine {
         /// The sequence number and the event position that follow the last commit in the log.
         package var nextSequence: UInt64
         package var nextEventPosition: UInt64
+        /// The offset of the active segment's last frame, if it has one (for the index snapshot).
+        package var lastFrameOffset: UInt64?
+        /// Whether the log holds a compacted segment (for the index snapshot).
+        package var hasCompactedSegments = false
     }
 
     /// Commits a batch: all its puts, deletes and events become durable and visible together,
@@ -214,6 +218,7 @@ extension StorageEngine {
             log.activeEnd += UInt64(commit.frame.count)
         }
         log.framesInActive += chunk.count
+        log.lastFrameOffset = addresses.last?.offset
         log.nextSequence = chunk.last!.sequence + 1
         log.nextEventPosition = chunk.last!.eventPositions.upperBound
         writer.withLock { writer in
@@ -320,6 +325,7 @@ extension StorageEngine {
         log.activeId = newId
         log.activeEnd = UInt64(Format.segmentHeaderLength)
         log.framesInActive = 0
+        log.lastFrameOffset = nil
         logger.debug("rolled to a new segment", metadata: ["store.path": "\(path)", "segment.id": "\(newId)"])
     }
 }

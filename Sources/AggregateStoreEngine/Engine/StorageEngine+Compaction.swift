@@ -310,6 +310,7 @@ extension StorageEngine {
                 throw error
             }
             log.manifest = manifest
+            log.hasCompactedSegments = true
             segments.withLock { handles in
                 for output in written { handles[UInt32(output.entry.id)] = output.handle }
             }

@@ -106,7 +106,7 @@ public final class StorageEngine: Sendable {
         let lockHandle = try lockStore(at: path, configuration: configuration, fileSystem: fileSystem)
         do {
             let recovery = Recovery(directory: path, fileSystem: fileSystem, readOnly: configuration.readOnly, logger: logger,
-                                    syncSites: configuration.syncSites, determinism: configuration.determinism)
+                                    syncSites: configuration.syncSites, determinism: configuration.determinism, usesSnapshot: true)
             var log = try recovery.run()
             log.report.duration = monotonicSeconds() - started
             logger.debug("opened store", metadata: ["store.path": "\(path)", "store.recovery": "\(log.report)"])
@@ -172,7 +172,8 @@ public final class StorageEngine: Sendable {
         let active = log.manifest.segments.last!
         self.log = Mutex(LogState(manifest: log.manifest, activeHandle: log.handles[active.id]!, activeId: active.id,
                                   activeEnd: log.activeEnd, framesInActive: log.framesInActive,
-                                  nextSequence: log.nextSequence, nextEventPosition: log.events.nextPosition))
+                                  nextSequence: log.nextSequence, nextEventPosition: log.events.nextPosition,
+                                  lastFrameOffset: log.lastFrameOffset, hasCompactedSegments: log.compacted))
         writer = Mutex(WriterState(nextSequence: log.nextSequence, nextEventPosition: log.events.nextPosition))
         state = Mutex(ReadState(index: log.index, events: log.events, counters: log.counters,
                                 lastSequence: log.nextSequence - 1, manifest: log.manifest))
@@ -196,11 +197,14 @@ public final class StorageEngine: Sendable {
     /// - Throws: ``StoreError/Code/io`` if a file fails to close; the store is closed regardless.
     public func close() throws(StoreError) {
         stopCompaction()
-        let alreadyClosed = log.withLock { _ in
-            writer.withLock { writer in
+        let alreadyClosed = log.withLock { log in
+            let (alreadyClosed, failed) = writer.withLock { writer in
                 defer { writer.isClosed = true }
-                return writer.isClosed
+                return (writer.isClosed, writer.failure != nil)
             }
+            // A clean close leaves a snapshot, so the next open reads only what follows it.
+            if !alreadyClosed, !failed, !configuration.readOnly, configuration.writesIndexSnapshot { writeSnapshot(log) }
+            return alreadyClosed
         }
         guard !alreadyClosed else { return }
         state.withLock { $0.isClosed = true }

@@ -83,6 +83,15 @@ package enum Format {
     /// Upper bound on the number of segments in a manifest, checked before allocating.
     package static let maximumSegmentCount = 1 << 24
 
+    // MARK: Index snapshot
+
+    /// The snapshot of the indexes that open loads instead of reading the whole log.
+    package static let snapshotFileName = "SNAPSHOT"
+    /// Where a new snapshot is written before it is renamed over ``snapshotFileName``.
+    package static let snapshotTemporaryFileName = "SNAPSHOT.tmp"
+    /// `AGIX` in little-endian byte order.
+    package static let snapshotMagic: UInt32 = 0x5849_4741
+
     // MARK: Checksums
 
     /// LevelDB's mask delta: a stored CRC is rotated and offset so that CRCs of data that

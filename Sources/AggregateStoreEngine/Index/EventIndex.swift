@@ -37,6 +37,11 @@ package struct EventIndex: Sendable, Equatable {
 
     package init() {}
 
+    /// An index of the given runs, as a snapshot recorded them.
+    package init(runs: [EventRun]) {
+        self.runs = runs
+    }
+
     /// The position of the last event in the log (0 when there is none).
     package var lastPosition: UInt64 { runs.last?.lastPosition ?? Format.firstEventPosition - 1 }
 

@@ -92,6 +92,11 @@ package struct KeyIndex: Sendable, Equatable {
         }
     }
 
+    /// Adds a key's entry as a snapshot recorded it (the foreign-key index and the counts follow).
+    package mutating func restore(table: String, id: String, entry: IndexEntry) {
+        replace(table: table, id: id, with: entry)
+    }
+
     /// Applies a compaction's move of a record, if the key's entry is still the one moved:
     /// a write since then wins (a compare-and-swap on the old location).
     /// - Returns: Whether the entry moved.

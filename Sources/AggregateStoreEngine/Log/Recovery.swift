@@ -62,6 +62,8 @@ package struct RecoveredLog {
     package var activeEnd: UInt64
     /// Valid frames in the active segment.
     package var framesInActive: Int
+    /// The offset of the active segment's last frame, if it has one.
+    package var lastFrameOffset: UInt64?
     /// The sequence number the next commit gets.
     package var nextSequence: UInt64
     /// Whether a compacted segment has been read (from it on, versions and event positions
@@ -79,15 +81,19 @@ package struct Recovery {
     package let logger: Logger
     package let syncSites: SyncSites
     package let determinism: EngineConfiguration.Determinism?
+    /// Whether an index snapshot may stand in for the log it covers: only when the engine
+    /// opens; ``StorageEngine/verify()`` and every reader of the whole log read all of it.
+    package let usesSnapshot: Bool
 
     package init(directory: String, fileSystem: any FileSystem, readOnly: Bool, logger: Logger, syncSites: SyncSites = .all,
-                 determinism: EngineConfiguration.Determinism? = nil) {
+                 determinism: EngineConfiguration.Determinism? = nil, usesSnapshot: Bool = false) {
         self.directory = directory
         self.fileSystem = fileSystem
         self.readOnly = readOnly
         self.logger = logger
         self.syncSites = syncSites
         self.determinism = determinism
+        self.usesSnapshot = usesSnapshot
     }
 
     /// Reads the store, creating it when there is none (unless read-only). The caller holds the lock.
@@ -106,10 +112,15 @@ package struct Recovery {
             manifest = try createStore(leftovers: names, report: &report)
             names = try fileSystem.listDirectory(directory)
         }
-        var log = try scan(manifest, report: report, visit: visit)
+        let snapshot = usesSnapshot && names.contains(Format.snapshotFileName) ? readSnapshot(matching: manifest) : nil
+        var log = try scan(manifest, snapshot: snapshot.flatMap { try? $0.get() }, report: report, visit: visit)
+        if case let .failure(defect)? = snapshot { log.report.snapshot = .ignored(defect.description) }
         do {
             var leftovers = try unlistedSegments(names: names, manifest: manifest)
-            if names.contains(Format.manifestTemporaryFileName) { leftovers.append(Format.manifestTemporaryFileName) }
+            for name in [Format.manifestTemporaryFileName, Format.snapshotTemporaryFileName] where names.contains(name) {
+                leftovers.append(name)
+            }
+            if case .ignored? = log.report.snapshot { leftovers.append(Format.snapshotFileName) }
             if readOnly {
                 log.report.leftoverFiles = leftovers
             } else {
@@ -207,11 +218,47 @@ package struct Recovery {
         return manifest
     }
 
-    /// Scans every listed segment in order and rebuilds the indexes.
-    private func scan(_ manifest: Manifest, report: RecoveryReport,
+    /// The index snapshot, if it verifies and still describes the start of this log: the
+    /// segments it lists, but the last, must be the manifest's first ones, unchanged, and the
+    /// last one must follow them. (That its last frame is still where it was is checked when
+    /// the segment is read.)
+    private func readSnapshot(matching manifest: Manifest) -> Result<IndexSnapshot, SnapshotDefect> {
+        let bytes: [UInt8]
+        do throws(StoreError) {
+            let handle = try fileSystem.open(path(Format.snapshotFileName), mode: .readOnly)
+            defer { try? handle.close() }
+            bytes = try handle.read(at: 0, count: Int(try handle.size()))
+        } catch {
+            return .failure(SnapshotDefect("it cannot be read: \(error)"))
+        }
+        switch IndexSnapshot.decode(bytes, salt: manifest.salt) {
+        case let .failure(defect):
+            return .failure(defect)
+        case let .success(snapshot):
+            let covered = snapshot.segments.count
+            guard covered <= manifest.segments.count,
+                  Array(manifest.segments.prefix(covered - 1)) == Array(snapshot.segments.dropLast()),
+                  manifest.segments[covered - 1].id == snapshot.segments[covered - 1].id,
+                  manifest.segments[covered - 1].baseSequence == snapshot.segments[covered - 1].baseSequence else {
+                return .failure(SnapshotDefect("the log's segments changed since it was written (a compaction)"))
+            }
+            guard lastFrameMatches(snapshot) else {
+                return .failure(SnapshotDefect("the log no longer holds the last frame it covers where it was"))
+            }
+            return .success(snapshot)
+        }
+    }
+
+    /// Scans every listed segment in order and rebuilds the indexes; with a snapshot, starts
+    /// from its indexes and reads only the log after it.
+    private func scan(_ manifest: Manifest, snapshot: IndexSnapshot?, report: RecoveryReport,
                       visit: (SegmentScanner.ScannedFrame, UInt64) -> Void) throws(StoreError) -> RecoveredLog {
-        var log = RecoveredLog(manifest: manifest, handles: [:], index: KeyIndex(), events: EventIndex(),
-                               counters: LogCounters(), activeEnd: 0, framesInActive: 0, nextSequence: 1, report: report)
+        var log = RecoveredLog(manifest: manifest, handles: [:], index: snapshot?.index ?? KeyIndex(),
+                               events: snapshot?.events ?? EventIndex(), counters: snapshot?.counters ?? LogCounters(),
+                               activeEnd: 0, framesInActive: 0, nextSequence: 1, report: report)
+        log.compacted = snapshot?.compacted ?? false
+        if snapshot != nil { log.report.snapshot = .used }
+        let coveredSegments = snapshot?.segments.count ?? 0
         var success = false
         defer {
             if !success { for handle in log.handles.values { try? handle.close() } }
@@ -234,6 +281,19 @@ package struct Recovery {
                 throw .corruption("segment starts at sequence \(header.baseSequence), expected \(log.nextSequence)", path: segmentPath, offset: 24)
             }
             let isLast = position == manifest.segments.count - 1
+            if snapshot != nil, position < coveredSegments - 1 {
+                // Covered by the snapshot: only checked to be the sealed segment it recorded.
+                guard try handle.size() == entry.sealedLength else {
+                    throw .corruption("sealed segment is \(try handle.size()) bytes; the manifest records \(entry.sealedLength)",
+                                      path: segmentPath, offset: 0)
+                }
+                if header.isCompacted { log.compacted = true }
+                log.nextSequence = entry.lastSequence + 1
+                log.report.segments += 1
+                continue
+            }
+            var resume: SegmentScanner.ResumePoint?
+            if let snapshot, position == coveredSegments - 1 { resume = resumePoint(of: snapshot) }
             if header.isCompacted {
                 guard !isLast else {
                     throw .corruption("a compacted segment is the active one", path: segmentPath, offset: 6)
@@ -251,7 +311,7 @@ package struct Recovery {
             var events = log.events
             (log.index, log.events) = (KeyIndex(), EventIndex())
             var counters = log.counters
-            let outcome = try scanner.scan { frame throws(StoreError) in
+            let outcome = try scanner.scan(resumingAt: resume) { frame throws(StoreError) in
                 if let violation = index.versionViolation(in: frame.payload, consecutive: !compacted) {
                     throw .corruption("frame breaks the version sequence: \(violation)", path: segmentPath, offset: frame.offset)
                 }
@@ -279,14 +339,49 @@ package struct Recovery {
             }
             log.nextSequence = (entry.isActive ? outcome.lastSequence : entry.lastSequence) + 1
             log.activeEnd = outcome.endOffset
-            log.framesInActive = outcome.frames
+            let coveredFrames = resume == nil ? 0 : snapshot?.framesInLastSegment ?? 0
+            log.framesInActive = outcome.frames + coveredFrames
+            log.lastFrameOffset = outcome.lastFrameOffset ?? (coveredFrames > 0 ? snapshot?.lastFrameOffset : nil)
             log.report.segments += 1
             log.report.frames += outcome.frames
             log.report.tornTail = outcome.tornTail
         }
+        // Frames counts every frame of the log, those the snapshot covers included.
+        log.report.framesScanned = log.report.frames
+        log.report.frames = log.counters.frames
         log.report.lastSequence = log.nextSequence - 1
         success = true
         return log
+    }
+
+    /// Where to resume the scan of the segment a snapshot stops in.
+    private func resumePoint(of snapshot: IndexSnapshot) -> SegmentScanner.ResumePoint {
+        let lastFrame = FrameHeader(flags: snapshot.lastFrameEndsWrite ? Format.frameFlagEndsWrite : 0,
+                                    sequence: snapshot.lastSequence, storedLength: 0, uncompressedLength: 0,
+                                    maskedFrameCRC: snapshot.lastFrameCRC, writeIndex: snapshot.lastFrameWriteIndex)
+        return SegmentScanner.ResumePoint(offset: snapshot.endOffset, lastSequence: snapshot.lastSequence, lastFrame: lastFrame)
+    }
+
+    /// Whether the frame a snapshot names as its last is still where it was, unchanged (same
+    /// header and CRC) and ending where the snapshot ends: otherwise the log was rewritten
+    /// since (a power loss took unsynced frames and others took their place), and the
+    /// snapshot does not describe it.
+    private func lastFrameMatches(_ snapshot: IndexSnapshot) -> Bool {
+        guard let segment = snapshot.segments.last else { return false }
+        do throws(StoreError) {
+            let handle = try fileSystem.open(path(SegmentHeader.fileName(for: segment.id)), mode: .readOnly)
+            defer { try? handle.close() }
+            guard try handle.size() >= snapshot.endOffset else { return false }
+            guard snapshot.framesInLastSegment > 0 else { return snapshot.endOffset == UInt64(Format.segmentHeaderLength) }
+            let bytes = try handle.read(at: snapshot.lastFrameOffset, count: Format.frameHeaderLength)
+            guard bytes.count == Format.frameHeaderLength,
+                  let found = bytes.withUnsafeBytes({ try? Frame.parseHeader($0).get() }) else { return false }
+            return found.sequence == snapshot.lastSequence && found.maskedFrameCRC == snapshot.lastFrameCRC
+                && found.writeIndex == snapshot.lastFrameWriteIndex && found.endsWrite == snapshot.lastFrameEndsWrite
+                && snapshot.lastFrameOffset + UInt64(found.frameLength) == snapshot.endOffset
+        } catch {
+            return false
+        }
     }
 
     /// Segment files the manifest does not list, returned for removal. Their data is in no

@@ -27,6 +27,8 @@ package struct SegmentScanner {
         package var storedBytes: UInt64 = 0
         /// Uncompressed payload bytes of the valid frames.
         package var payloadBytes: UInt64 = 0
+        /// The offset of the last valid frame, if the segment has one.
+        package var lastFrameOffset: UInt64?
         /// The torn tail after ``endOffset``, if the segment has one (last segment only).
         package var tornTail: RecoveryReport.TornTail?
     }
@@ -57,13 +59,27 @@ package struct SegmentScanner {
     /// - Throws: ``StoreError/Code/corruption`` with the file and offset of any damage that is
     ///   not a torn tail; I/O errors from the file system.
     package func scan(_ visit: (ScannedFrame) throws(StoreError) -> Void) throws(StoreError) -> Outcome {
+        try scan(resumingAt: nil, visit)
+    }
+
+    /// Where a scan resumes: after the frames an index snapshot covers.
+    package struct ResumePoint {
+        /// The end of the last covered frame.
+        package var offset: UInt64
+        /// That frame's sequence number and header (for the write-index rule).
+        package var lastSequence: UInt64
+        package var lastFrame: FrameHeader
+    }
+
+    /// Scans the frames from `resume` on (from the first frame when nil).
+    package func scan(resumingAt resume: ResumePoint?, _ visit: (ScannedFrame) throws(StoreError) -> Void) throws(StoreError) -> Outcome {
         let size = try handle.size()
         var window = Window(handle: handle, size: size, windowSize: windowSize)
-        var offset = UInt64(Format.segmentHeaderLength)
-        var outcome = Outcome(endOffset: offset, lastSequence: header.baseSequence - 1)
+        var offset = resume?.offset ?? UInt64(Format.segmentHeaderLength)
+        var outcome = Outcome(endOffset: offset, lastSequence: resume?.lastSequence ?? header.baseSequence - 1)
         // The last valid frame's header; writes never span segments, so the first frame of a
         // segment starts a write.
-        var previous: FrameHeader?
+        var previous: FrameHeader? = resume?.lastFrame
         while offset < size {
             switch try readFrame(at: offset, window: &window, size: size) {
             case let .valid(frame):
@@ -87,6 +103,7 @@ package struct SegmentScanner {
                 outcome.lastSequence = frame.header.sequence
                 outcome.storedBytes += UInt64(frame.header.storedLength)
                 outcome.payloadBytes += UInt64(frame.header.uncompressedLength)
+                outcome.lastFrameOffset = offset
                 offset += UInt64(frame.header.frameLength)
                 outcome.endOffset = offset
             case let .bad(reason):

@@ -14,7 +14,7 @@ struct CrashSuiteCorruptionTests {
     private func makeStore() throws -> (InMemoryFileSystem, CommitOracle, [Range<Int>]) {
         let fileSystem = InMemoryFileSystem()
         var oracle = CommitOracle()
-        let engine = try StorageEngine.open(at: "/store", configuration: CrashSuite.configuration(segmentSize: 1 << 20),
+        let engine = try StorageEngine.open(at: "/store", configuration: CrashSuite.configuration(segmentSize: 1 << 20, snapshot: false),
                                             fileSystem: fileSystem, logger: quietLogger)
         CrashSuite.drive(engine, CrashWorkload(seed: 5), oracle: &oracle, count: Self.commits)
         try engine.close()
@@ -34,7 +34,7 @@ struct CrashSuiteCorruptionTests {
     private func open(_ image: InMemoryFileSystem, oracle: CommitOracle, tally: CrashTally, replay: String) -> StoreError? {
         tally.explored()
         do {
-            let engine = try StorageEngine.open(at: "/store", configuration: CrashSuite.configuration(segmentSize: 1 << 20),
+            let engine = try StorageEngine.open(at: "/store", configuration: CrashSuite.configuration(segmentSize: 1 << 20, snapshot: false),
                                                 fileSystem: image, logger: quietLogger)
             defer { try? engine.close() }
             do {
@@ -108,19 +108,19 @@ struct CrashSuiteCorruptionTests {
         let image = fileSystem.copy()
         try image.setBytes(Array(misdirected[..<(frames[3].lowerBound + frames[0].count)]) + Array(original[frames[3].upperBound...]), of: Self.segment)
         let gap = #expect(throws: StoreError.self) {
-            try StorageEngine.open(at: "/store", configuration: CrashSuite.configuration(), fileSystem: image, logger: quietLogger)
+            try StorageEngine.open(at: "/store", configuration: CrashSuite.configuration(snapshot: false), fileSystem: image, logger: quietLogger)
         }
         #expect(gap?.code == .corruption && gap?.offset == UInt64(frames[3].lowerBound))
         // Segment 1 copied into the place of segment 2: its header names segment 1.
         let rolled = InMemoryFileSystem()
-        let engine = try StorageEngine.open(at: "/store", configuration: CrashSuite.configuration(), fileSystem: rolled, logger: quietLogger)
+        let engine = try StorageEngine.open(at: "/store", configuration: CrashSuite.configuration(snapshot: false), fileSystem: rolled, logger: quietLogger)
         var oracle = CommitOracle()
         CrashSuite.drive(engine, CrashWorkload(seed: 8), oracle: &oracle, count: 30)
         #expect(try engine.statistics().segments.count >= 3)
         try engine.close()
         try rolled.setBytes(rolled.bytes(of: Self.segment)!, of: "/store/00000002.seg")
         let swapped = #expect(throws: StoreError.self) {
-            try StorageEngine.open(at: "/store", configuration: CrashSuite.configuration(), fileSystem: rolled, logger: quietLogger)
+            try StorageEngine.open(at: "/store", configuration: CrashSuite.configuration(snapshot: false), fileSystem: rolled, logger: quietLogger)
         }
         #expect(swapped?.code == .corruption && swapped?.path == "/store/00000002.seg")
     }

@@ -12,8 +12,11 @@ enum CrashSuite {
     }
 
     /// The configuration the suite's stores use: small segments, so rolls happen.
-    static func configuration(segmentSize: Int = 4096, disabled: SyncSite? = nil) -> EngineConfiguration {
+    /// `snapshot` false: a clean close writes no index snapshot (the corruption class damages
+    /// frames a snapshot would cover).
+    static func configuration(segmentSize: Int = 4096, disabled: SyncSite? = nil, snapshot: Bool = true) -> EngineConfiguration {
         var configuration = EngineConfiguration()
+        configuration.writesIndexSnapshot = snapshot
         configuration.segmentSize = segmentSize
         configuration.syncSites = SyncSites(disabled: disabled)
         // Compaction runs where a workload asks for it, never at a moment of its own choosing.
