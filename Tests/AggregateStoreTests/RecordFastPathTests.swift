@@ -138,6 +138,43 @@ struct RecordFastPathTests {
         }
     }
 
+    /// A string as the last field (fewer than 16 bytes of the record after it) and ahead of a
+    /// long one.
+    struct Tail: Codable, Equatable {
+        var value: Int64
+        var text: String
+    }
+
+    struct Ahead: Codable, Equatable {
+        var text: String
+        var padding = String(repeating: "p", count: 20)
+    }
+
+    /// Short ASCII strings are built from their bits: every length to 16, all ASCII or with one
+    /// non-ASCII character at each place, anywhere in a record; each must be the ordinary string.
+    @Test func shortStringsAreOrdinaryStrings() throws {
+        for count in 0...16 {
+            let ascii = String((0..<count).map { Character(Unicode.Scalar(UInt8(0x21 + $0 * 5))) })
+            var texts = [ascii]
+            for place in 0..<count {
+                var characters = Array(ascii)
+                characters[place] = "é"
+                texts.append(String(characters))
+            }
+            for text in texts {
+                let tail = try decoder.decode(Tail.self, from: encoder.encode(Tail(value: 7, text: text))).text
+                let ahead = try decoder.decode(Ahead.self, from: encoder.encode(Ahead(text: text))).text
+                for decoded in [tail, ahead] {
+                    #expect(decoded == text)
+                    #expect(decoded.utf8.count == text.utf8.count)
+                    #expect(decoded.hashValue == text.hashValue)
+                    #expect(decoded + "!" == text + "!")
+                    #expect(Array(decoded.utf8) == Array(text.utf8))
+                }
+            }
+        }
+    }
+
     /// Calls with and without `userInfo` (the encoder and decoder objects are reused only for
     /// calls without it) and with different types, one after another on the same workspaces.
     @Test func callsOfEveryKindFollowOneAnother() throws {

@@ -186,7 +186,14 @@ struct RecordReader {
     @inline(__always)
     mutating func readString() throws(StoreError) -> String {
         let start = position
-        let bytes = try readLengthPrefixed()
+        let length = try readLength()
+        if _fastPath(length <= 15 && end &- position >= 16),
+           let string = SmallASCII.string(base + position, count: length) {
+            position &+= length
+            return string
+        }
+        let bytes = UnsafeRawBufferPointer(start: base + position, count: length)
+        position &+= length
         guard let string = makeString(bytes) else { throw Self.corruption("invalid UTF-8 in a string", at: start) }
         return string
     }
@@ -259,4 +266,53 @@ private func makeASCIIString(_ base: UnsafeRawPointer, _ count: Int) -> String {
 @inline(never)
 private func makeNonASCIIString(_ utf8: UnsafeBufferPointer<UInt8>) -> String? {
     String(validating: utf8, as: UTF8.self)
+}
+
+/// Short ASCII strings built straight from their bits: a string of up to 15 ASCII bytes is
+/// stored inline (a "small string"), the bytes in its two words and the count in the top byte
+/// with the small and ASCII flags. Building it with `init(unsafeUninitializedCapacity:)` costs
+/// a call through the standard library and a validation; this costs two loads and a few masks.
+/// The layout is the standard library's ABI, checked once against strings it builds itself;
+/// where it differs (``isAvailable`` false) strings are built the ordinary way.
+enum SmallASCII {
+    /// Whether the layout check passed.
+    static let isAvailable: Bool = {
+        guard MemoryLayout<String>.size == 16 else { return false }
+        var bytes: [UInt8] = Array(repeating: 0, count: 16)
+        for count in 0...15 {
+            for index in 0..<16 { bytes[index] = index < count ? UInt8(0x61 &+ index) : 0xFF }
+            let matches = bytes.withUnsafeBytes { buffer -> Bool in
+                let reference = String(decoding: buffer.prefix(count), as: UTF8.self)
+                let built = build(buffer.baseAddress!, count: count)
+                let (a, b) = unsafeBitCast(reference, to: (UInt64, UInt64).self)
+                return reference.utf8.count == count && a == built.0 && b == built.1
+            }
+            if !matches { return false }
+        }
+        return true
+    }()
+
+    /// The string of `count` (at most 15) bytes at `base`, of which 16 are readable; `nil` when
+    /// they are not all ASCII or the layout check failed.
+    @inline(__always)
+    static func string(_ base: UnsafeRawPointer, count: Int) -> String? {
+        let bits = build(base, count: count)
+        // The top byte of the second word is the count and flags, not text.
+        guard _fastPath((bits.0 | bits.1 & 0x00FF_FFFF_FFFF_FFFF) & 0x8080_8080_8080_8080 == 0),
+              _fastPath(isAvailable) else { return nil }
+        return unsafeBitCast(bits, to: String.self)
+    }
+
+    /// The two words of the small string of `count` (at most 15) bytes at `base`, 16 of them
+    /// readable; its high bits set where a byte is not ASCII.
+    @inline(__always)
+    private static func build(_ base: UnsafeRawPointer, count: Int) -> (UInt64, UInt64) {
+        let bits = UInt64(truncatingIfNeeded: count) &* 8
+        let headMask: UInt64 = count >= 8 ? .max : (1 &<< bits) &- 1
+        let tailMask: UInt64 = count <= 8 ? 0 : (1 &<< (bits &- 64)) &- 1
+        let head = UInt64(littleEndian: base.loadUnaligned(as: UInt64.self)) & headMask
+        let tail = UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) & tailMask
+        // Small, ASCII, immortal, and the count.
+        return (head, tail | (0xE0 | UInt64(truncatingIfNeeded: count)) &<< 56)
+    }
 }
