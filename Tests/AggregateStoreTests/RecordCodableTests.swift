@@ -306,6 +306,36 @@ struct RecordCodableTests {
         #expect(try decoder.decode(SalesOrder.self, from: encoder.encode(demoOrder(items: 3))) == demoOrder(items: 3))
     }
 
+    /// Keeps only a container: the decoder and encoder objects themselves are free to serve the
+    /// next call, and the container must still be refused (and not see that call's record).
+    struct EscapingContainer: Codable {
+        static let keeper = Keeper()
+        init() {}
+        init(from decoder: any Decoder) throws {
+            Self.keeper.container = try decoder.container(keyedBy: OrderKeys.self)
+        }
+        func encode(to encoder: any Encoder) throws {
+            Self.keeper.encodingContainer = encoder.container(keyedBy: OrderKeys.self)
+            try Self.keeper.encodingContainer?.encode("x", forKey: .id)
+        }
+    }
+
+    @Test func containersKeptWithoutTheirDecoderAreRefused() throws {
+        let bytes = try encoder.encode(demoOrder())
+        _ = try decoder.decode(EscapingContainer.self, from: bytes)
+        #expect(try Document(decoding: encoder.encode(EscapingContainer())) == ["id": "x"])
+        let keeper = EscapingContainer.keeper
+        for round in 0..<3 {
+            #expect(try decoder.decode(SalesOrder.self, from: encoder.encode(demoOrder(items: round + 1))) == demoOrder(items: round + 1))
+            #expect(throws: (any Error).self) { try keeper.container?.decode(String.self, forKey: .id) }
+            #expect(keeper.container?.codingPath.isEmpty == true)
+            #expect(throws: (any Error).self) { try keeper.encodingContainer?.encode("late", forKey: .id) }
+        }
+        keeper.container = nil
+        keeper.encodingContainer = nil
+        #expect(try decoder.decode(SalesOrder.self, from: encoder.encode(demoOrder(items: 2))) == demoOrder(items: 2))
+    }
+
     @Test func concurrentCallsShareNothing() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for task in 0..<8 {

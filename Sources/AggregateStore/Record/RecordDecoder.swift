@@ -73,9 +73,11 @@ public struct RecordDecoder: Sendable {
     /// - Throws: ``StoreError`` as `decode(_:from:)` with any collection of bytes does.
     public func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws(StoreError) -> T {
         // The same as the collection overload, without its `T?` (in code generic over `T`,
-        // `Optional<T>` is a runtime metadata lookup, a tenth of decoding a small record).
+        // `Optional<T>` is a runtime metadata lookup, a tenth of decoding a small record), and
+        // without a closure: the array passed as a pointer lives for the call.
+        let info: [CodingUserInfoKey: Any] = userInfo.isEmpty ? emptyUserInfo : userInfo.mapValues { $0 as Any }
         do {
-            return try bytes.withUnsafeBytes { buffer in try decode(T.self, from: buffer) }
+            return try DecoderWorkspace.decode(T.self, from: bytes, count: bytes.count, userInfo: info)
         } catch {
             throw storeError(from: error, encoding: false, type: T.self)
         }
@@ -91,9 +93,7 @@ public struct RecordDecoder: Sendable {
     public func decode<T: Decodable>(_ type: T.Type, from buffer: UnsafeRawBufferPointer) throws(StoreError) -> T {
         let info: [CodingUserInfoKey: Any] = userInfo.isEmpty ? emptyUserInfo : userInfo.mapValues { $0 as Any }
         do {
-            return try DecoderWorkspace.with(buffer) { workspace in
-                try StreamingDecoder.decodeRecord(T.self, workspace: workspace, userInfo: info)
-            }
+            return try DecoderWorkspace.decode(T.self, from: buffer.baseAddress ?? emptyRecordBytes, count: buffer.count, userInfo: info)
         } catch {
             throw storeError(from: error, encoding: false, type: T.self)
         }

@@ -57,9 +57,7 @@ public struct RecordEncoder: Sendable {
     public func encode<T: Encodable>(_ value: T) throws(StoreError) -> [UInt8] {
         let info: [CodingUserInfoKey: Any] = userInfo.isEmpty ? emptyUserInfo : userInfo.mapValues { $0 as Any }
         do {
-            return try EncoderWorkspace.with { workspace in
-                try workspace.encoder(userInfo: info).encodeRecord(value)
-            }
+            return try EncoderWorkspace.encode(value, userInfo: info)
         } catch is NeedsTreeEncoding {
             // The value uses `Encoder` in a way one forward pass cannot write: build it as a tree.
             do {

@@ -106,6 +106,7 @@ struct ContainerBoxCache<Handle: ContainerHandle> {
         if isKnownUniquelyReferenced(&retiring.box) {
             Self.free(retiring.handle)
         } else {
+            retiring.handle.pointee.holdOwner()
             retired.append(retiring)
         }
     }
@@ -116,18 +117,20 @@ struct ContainerBoxCache<Handle: ContainerHandle> {
         handle.deallocate()
     }
 
-    /// At the end of an encoding or decoding: lets every kept box release what its handle holds
-    /// (`clear`), retires any box someone else still holds (a container that escaped keeps its
-    /// handle as it is, and is never handed out again), and frees the handles of retired boxes
-    /// nobody holds any more.
-    mutating func endOfUse(_ clear: (UnsafeMutablePointer<Handle>) -> Void) {
-        guard let entries, let boxes else { return }
+    /// At the end of an encoding or decoding: retires any box someone else still holds (a
+    /// container that escaped, never handed out again), and frees the handles of retired boxes
+    /// nobody holds any more. Returns whether a box was retired. The boxes kept are left as they
+    /// are: nothing but the cache can reach them.
+    mutating func endOfUse() -> Bool {
+        guard let entries, let boxes else { return false }
+        var escaped = false
         var index = 0
         while index < count {
             if isKnownUniquelyReferenced(&boxes[index]) {
-                clear(entries[index].handle)
                 index += 1
             } else {
+                escaped = true
+                entries[index].handle.pointee.holdOwner()
                 // Moves the last entry into its place: the order of the entries does not matter.
                 let last = count - 1
                 retired.append(Retired(box: (boxes + index).move(), handle: (entries + index).move().handle))
@@ -140,6 +143,7 @@ struct ContainerBoxCache<Handle: ContainerHandle> {
             }
         }
         if !retired.isEmpty { sweep() }
+        return escaped
     }
 
     private mutating func sweep() {

@@ -151,4 +151,8 @@ enum KeyBloom {
 protocol ContainerHandle {
     /// Frees what the handle owns besides its reference-counted fields.
     mutating func releaseResources()
+
+    /// Called when the cache lets go of the handle's box while someone else holds it: the
+    /// container may outlive its call, so the handle must keep what it points at alive.
+    mutating func holdOwner()
 }

@@ -48,8 +48,10 @@ struct StreamingDecoderState {
 /// Where a keyed container of ours finds its state (in its ``ContainerToken``'s memory, so the
 /// container's box can be reused).
 struct KeyedDecodingHandle: ContainerHandle {
-    /// The decoder of the call using the container; `nil` while its box waits in the cache.
-    var decoder: StreamingDecoder?
+    /// The decoder of the call using the container, valid while `generation` is current (and
+    /// after, if `keeper` holds it). Not a strong reference, so that a box waiting in the cache
+    /// leaves the decoder free to serve the next call, and its reuse costs no reference counting.
+    unowned(unsafe) var decoder: StreamingDecoder
     var state: UnsafeMutablePointer<StreamingDecoderState>
     /// Where the current generation is kept, and the one this container belongs to (0 while
     /// the box waits in the cache).
@@ -74,8 +76,12 @@ struct KeyedDecodingHandle: ContainerHandle {
     var indexed: Bool
     /// The bytes of the keys of the box's key type.
     var keys = KeyBytesCache()
+    /// Holds the decoder of a container that can outlive its call: one outside the cache, or
+    /// one whose box someone still held at the end of the call.
+    var keeper: StreamingDecoder?
 
     mutating func releaseResources() { keys.deallocate() }
+    mutating func holdOwner() { keeper = decoder }
 }
 
 /// Where one entry of a map is.
@@ -124,22 +130,23 @@ final class DecoderWorkspace {
     /// code) holds the decoder; then a new generation makes all of it refuse to work, and the
     /// next call gets a new decoder.
     private func end() {
-        state.pointee.boxes.endOfUse { handle in
-            handle.pointee.decoder = nil
-            handle.pointee.generation = 0
-        }
-        if !(usingSpare && isKnownUniquelyReferenced(&spareDecoder)) {
+        let escaped = state.pointee.boxes.endOfUse()
+        if escaped || !(usingSpare && isKnownUniquelyReferenced(&spareDecoder)) {
             state.pointee.generation &+= 1
             spareDecoder = nil
         }
     }
 
-    /// Runs one decoding of the record in `buffer` with a pooled workspace.
-    static func with<Result>(_ buffer: UnsafeRawBufferPointer, _ body: (DecoderWorkspace) throws -> Result) rethrows -> Result {
+    /// Decodes the record of `count` bytes at `bytes` (the caller's for the call) with a pooled
+    /// workspace. (Straight-line rather than a `with` taking a closure: the closure's generic
+    /// context costs on every call.)
+    static func decode<T: Decodable>(
+        _ type: T.Type, from bytes: UnsafeRawPointer, count: Int, userInfo: [CodingUserInfoKey: Any]
+    ) throws -> T {
         let workspace = pool.take() ?? DecoderWorkspace()
         let state = workspace.state
-        state.pointee.base = buffer.baseAddress.map { UnsafeRawPointer($0) } ?? emptyRecordBytes
-        state.pointee.end = buffer.count
+        state.pointee.base = bytes
+        state.pointee.end = count
         state.pointee.position = 0
         state.pointee.depth = 0
         state.pointee.path.truncate(to: 0)
@@ -151,7 +158,7 @@ final class DecoderWorkspace {
             workspace.end()
             if !pool.give(workspace) { state.pointee.boxes.removeAll() }
         }
-        return try body(workspace)
+        return try StreamingDecoder.decodeRecord(T.self, workspace: workspace, userInfo: userInfo)
     }
 }
 
@@ -521,11 +528,13 @@ final class StreamingDecoder: Decoder {
             return KeyedDecodingContainer(StreamingKeyedDecodingContainer<Key, ContainerToken<KeyedDecodingHandle>>(token: ContainerToken(KeyedDecodingHandle(
                 decoder: self, state: state, generationSource: generationSource, generation: generation,
                 count: count, first: first, end: end, depth: depth, pathCount: pathCount, extraPath: extraPath,
-                cursor: first, cursorIndex: 0, entries: [], indexed: false))))
+                cursor: first, cursorIndex: 0, entries: [], indexed: false, keeper: self))))
         }
         let keyType = ObjectIdentifier(Key.self)
         if let index = state.pointee.boxes.reusable(for: keyType) {
             let handle = state.pointee.boxes.handle(at: index)
+            // The same generation means the same decoder (a decoder object serves again only
+            // within its generation).
             if handle.pointee.generation != generation {
                 handle.pointee.decoder = self
                 handle.pointee.generation = generation

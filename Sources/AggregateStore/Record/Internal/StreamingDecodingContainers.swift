@@ -22,7 +22,7 @@ struct StreamingKeyedDecodingContainer<Key: CodingKey, Owner>: KeyedDecodingCont
     }
 
     /// The decoder of the call using this container (set whenever the container is reachable).
-    private var decoder: StreamingDecoder { handle.pointee.decoder.unsafelyUnwrapped }
+    private var decoder: StreamingDecoder { handle.pointee.decoder }
     @inline(__always) private var state: UnsafeMutablePointer<StreamingDecoderState> { handle.pointee.state }
     @inline(__always) private var count: Int { handle.pointee.count }
     @inline(__always) private var first: Int { handle.pointee.first }

@@ -62,20 +62,26 @@ struct StreamingEncoderState {
 /// Where a keyed container of ours finds its state (in its ``ContainerToken``'s memory, so the
 /// container's box can be reused).
 struct KeyedEncodingHandle: ContainerHandle {
-    /// The encoder of the call using the container; `nil` while its box waits in the cache.
-    var encoder: StreamingEncoder?
+    /// The encoder of the call using the container, valid while `generation` is current (and
+    /// after, if `keeper` holds it). Not a strong reference, so that a box waiting in the cache
+    /// leaves the encoder free to serve the next call, and its reuse costs no reference counting.
+    unowned(unsafe) var encoder: StreamingEncoder
     /// The encoder's state, for the writes (which need no reference count traffic).
     var state: UnsafeMutablePointer<StreamingEncoderState>
-    /// The encoder's generation: `encoder` and `state` need setting only when it changes (0
-    /// while the box waits in the cache).
+    /// The encoder's generation: `encoder` and `state` need setting only when it changes (the
+    /// same generation means the same encoder).
     var generation: UInt64
     var slot: Int
     var serial: UInt64
     var pathCount: Int
     /// The bytes of the keys of the box's key type.
     var keys = KeyBytesCache()
+    /// Holds the encoder of a container that can outlive its call: one outside the cache, or
+    /// one whose box someone still held at the end of the call.
+    var keeper: StreamingEncoder?
 
     mutating func releaseResources() { keys.deallocate() }
+    mutating func holdOwner() { keeper = encoder }
 }
 
 /// The memory an encoding works in, kept in ``pool`` between calls: the byte buffer, the
@@ -135,14 +141,11 @@ final class EncoderWorkspace {
 
     /// Ends a call: invalidates its encoder and containers and returns the workspace to the pool.
     func end() {
-        state.pointee.boxes.endOfUse { handle in
-            handle.pointee.encoder = nil
-            handle.pointee.generation = 0
-        }
         // Whatever of this call outlives it (a container or the encoder, kept by the value's
         // code) holds the encoder: then a new generation makes all of it refuse to work, and the
         // next call gets a new encoder.
-        if !(usingSpare && isKnownUniquelyReferenced(&spareEncoder)) {
+        let escaped = state.pointee.boxes.endOfUse()
+        if escaped || !(usingSpare && isKnownUniquelyReferenced(&spareEncoder)) {
             state.pointee.generation &+= 1
             spareEncoder = nil
         }
@@ -155,12 +158,13 @@ final class EncoderWorkspace {
         }
     }
 
-    /// Runs one encoding with a pooled workspace.
-    static func with<Result>(_ body: (EncoderWorkspace) throws -> Result) rethrows -> Result {
+    /// Encodes a record with a pooled workspace. (Straight-line rather than a `with` taking a
+    /// closure: the closure's generic context costs on every call.)
+    static func encode<T: Encodable>(_ value: T, userInfo: [CodingUserInfoKey: Any]) throws -> [UInt8] {
         let workspace = pool.take() ?? EncoderWorkspace()
         workspace.begin()
         defer { workspace.end() }
-        return try body(workspace)
+        return try workspace.encoder(userInfo: userInfo).encodeRecord(value)
     }
 }
 
@@ -350,7 +354,8 @@ final class StreamingEncoder: Encoder {
     func keyedContainer<Key: CodingKey>(_ type: Key.Type, slot: Int, serial: UInt64, pathCount: Int) -> KeyedEncodingContainer<Key> {
         guard state.pointee.boxes.isSupported else {
             return KeyedEncodingContainer(StreamingKeyedEncodingContainer<Key, ContainerToken<KeyedEncodingHandle>>(token: ContainerToken(KeyedEncodingHandle(
-                encoder: self, state: state, generation: generation, slot: slot, serial: serial, pathCount: pathCount))))
+                encoder: self, state: state, generation: generation, slot: slot, serial: serial, pathCount: pathCount,
+                keeper: self))))
         }
         let keyType = ObjectIdentifier(Key.self)
         if let index = state.pointee.boxes.reusable(for: keyType) {

@@ -21,7 +21,7 @@ struct StreamingKeyedEncodingContainer<Key: CodingKey, Owner>: KeyedEncodingCont
 
     /// The encoder of the call using this container (set whenever the container is reachable).
     @inline(__always)
-    private var encoder: StreamingEncoder { handle.pointee.encoder.unsafelyUnwrapped }
+    private var encoder: StreamingEncoder { handle.pointee.encoder }
 
     @inline(__always)
     private var slot: Int { handle.pointee.slot }
