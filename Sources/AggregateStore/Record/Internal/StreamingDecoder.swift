@@ -525,7 +525,7 @@ final class StreamingDecoder: Decoder {
     ) -> KeyedDecodingContainer<Key> {
         // A detached decoder's state keeps no boxes: it is short-lived and rare.
         guard state.pointee.boxes.isSupported, !ownsState else {
-            return KeyedDecodingContainer(StreamingKeyedDecodingContainer<Key, ContainerToken<KeyedDecodingHandle>>(token: ContainerToken(KeyedDecodingHandle(
+            return KeyedDecodingContainer(OwningKeyedDecodingContainer<Key>(token: ContainerToken(KeyedDecodingHandle(
                 decoder: self, state: state, generationSource: generationSource, generation: generation,
                 count: count, first: first, end: end, depth: depth, pathCount: pathCount, extraPath: extraPath,
                 cursor: first, cursorIndex: 0, entries: [], indexed: false, keeper: self))))
@@ -562,7 +562,7 @@ final class StreamingDecoder: Decoder {
     ) -> KeyedDecodingContainer<Key> {
         let memory = UnsafeMutablePointer<KeyedDecodingHandle>.allocate(capacity: 1)
         memory.initialize(to: handle)
-        let container = KeyedDecodingContainer(StreamingKeyedDecodingContainer<Key, Void>(handle: memory))
+        let container = KeyedDecodingContainer(StreamingKeyedDecodingContainer<Key>(handle: memory))
         state.pointee.boxes.insert(keyType: keyType, container: container, handle: memory)
         return container
     }

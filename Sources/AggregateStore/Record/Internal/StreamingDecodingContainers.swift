@@ -2,24 +2,13 @@
 
 /// A map being decoded. Its state, cursor included, is in its handle's memory, so its box can
 /// be reused.
-struct StreamingKeyedDecodingContainer<Key: CodingKey, Owner>: KeyedDecodingContainerProtocol {
+///
+/// The handle's memory belongs to a ``ContainerBoxCache`` (or to the
+/// ``OwningKeyedDecodingContainer`` wrapping this one), so the container is one pointer whatever
+/// `Key` is: the standard library's box copies it for every call, and a layout that does not
+/// depend on `Key` makes that copy two moves rather than the runtime's generic copy.
+struct StreamingKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let handle: UnsafeMutablePointer<KeyedDecodingHandle>
-    /// What keeps the handle's memory alive: `Void` when a ``ContainerBoxCache`` owns it, so
-    /// that copying the container (the standard library's box does, for every call) is a plain
-    /// copy; a ``ContainerToken`` when the container owns it.
-    let owner: Owner
-
-    /// A container whose handle a ``ContainerBoxCache`` owns.
-    init(handle: UnsafeMutablePointer<KeyedDecodingHandle>) where Owner == Void {
-        self.handle = handle
-        owner = ()
-    }
-
-    /// A container that owns its handle.
-    init(token: ContainerToken<KeyedDecodingHandle>) where Owner == ContainerToken<KeyedDecodingHandle> {
-        handle = token.handle
-        owner = token
-    }
 
     /// The decoder of the call using this container (set whenever the container is reachable).
     private var decoder: StreamingDecoder { handle.pointee.decoder }
