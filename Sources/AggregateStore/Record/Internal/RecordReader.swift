@@ -185,9 +185,16 @@ struct RecordReader {
     /// A length-prefixed UTF-8 string.
     @inline(__always)
     mutating func readString() throws(StoreError) -> String {
+        try readString(smallASCII: SmallASCII.isAvailable)
+    }
+
+    /// A length-prefixed UTF-8 string; `smallASCII` is ``SmallASCII/isAvailable``, which a caller
+    /// reading many strings keeps at hand (a global costs a call per read).
+    @inline(__always)
+    mutating func readString(smallASCII: Bool) throws(StoreError) -> String {
         let start = position
         let length = try readLength()
-        if _fastPath(length <= 15 && end &- position >= 16),
+        if _fastPath(smallASCII && length <= 15 && end &- position >= 16),
            let string = SmallASCII.string(base + position, count: length) {
             position &+= length
             return string
@@ -293,14 +300,14 @@ enum SmallASCII {
     }()
 
     /// The string of `count` (at most 15) bytes at `base`, of which 16 are readable; `nil` when
-    /// they are not all ASCII or the layout check failed.
+    /// they are not all ASCII. Only when ``isAvailable``.
     @inline(__always)
     static func string(_ base: UnsafeRawPointer, count: Int) -> String? {
-        let bits = build(base, count: count)
+        var bits = build(base, count: count)
         // The top byte of the second word is the count and flags, not text.
-        guard _fastPath((bits.0 | bits.1 & 0x00FF_FFFF_FFFF_FFFF) & 0x8080_8080_8080_8080 == 0),
-              _fastPath(isAvailable) else { return nil }
-        return unsafeBitCast(bits, to: String.self)
+        guard _fastPath((bits.0 | bits.1 & 0x00FF_FFFF_FFFF_FFFF) & 0x8080_8080_8080_8080 == 0) else { return nil }
+        // Taken out of the words rather than bit-cast, which would retain the new string.
+        return withUnsafeMutableBytes(of: &bits) { $0.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: String.self).move() }
     }
 
     /// The two words of the small string of `count` (at most 15) bytes at `base`, 16 of them

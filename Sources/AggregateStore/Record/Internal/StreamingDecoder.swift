@@ -25,6 +25,8 @@ struct StreamingDecoderState {
     var arrayTypes: TypeCache<(any ArrayDecoding.Type)?>
     /// ``SpecialTypeFilter/all``, here to be read without a global's lazy-initialization check.
     let specialTypes = SpecialTypeFilter.all
+    /// ``SmallASCII/isAvailable``, for the same reason.
+    let smallASCII = SmallASCII.isAvailable
 
     init(base: UnsafeRawPointer, end: Int, path: [any CodingKey]) {
         self.base = base
@@ -316,7 +318,7 @@ final class StreamingDecoder: Decoder {
         case .string, .bool, .int, .int64, .int32, .double, .float:
             do {
                 switch special {
-                case .string: return unsafeBitCast(try Self.readString(&reader), to: T.self)
+                case .string: return unsafeBitCast(try Self.readString(&reader, smallASCII: state.pointee.smallASCII), to: T.self)
                 case .bool: return unsafeBitCast(try Self.readBool(&reader), to: T.self)
                 case .int: return unsafeBitCast(try Self.readInteger(Int.self, &reader), to: T.self)
                 case .int64: return unsafeBitCast(try Self.readInteger(Int64.self, &reader), to: T.self)
@@ -461,10 +463,10 @@ final class StreamingDecoder: Decoder {
     }
 
     @inline(__always)
-    static func readString(_ reader: inout RecordReader) throws -> String {
+    static func readString(_ reader: inout RecordReader, smallASCII: Bool) throws -> String {
         let tag = try reader.readByte()
         guard _fastPath(tag == RecordFormat.Tag.string) else { throw ValueMismatch(tag: tag) }
-        return try reader.readString()
+        return try reader.readString(smallASCII: smallASCII)
     }
 
     @inline(__always)

@@ -203,7 +203,8 @@ struct StreamingKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerPr
     }
 
     func decode(_ type: String.Type, forKey key: Key) throws -> String {
-        try primitive(type, key, StreamingDecoder.readString)
+        let smallASCII = state.pointee.smallASCII
+        return try primitive(type, key) { try StreamingDecoder.readString(&$0, smallASCII: smallASCII) }
     }
 
     func decode(_ type: Double.Type, forKey key: Key) throws -> Double {
@@ -277,7 +278,8 @@ struct StreamingKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerPr
     }
 
     func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? {
-        try optionalPrimitive(type, key, StreamingDecoder.readString)
+        let smallASCII = state.pointee.smallASCII
+        return try optionalPrimitive(type, key) { try StreamingDecoder.readString(&$0, smallASCII: smallASCII) }
     }
 
     func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? {
@@ -451,7 +453,10 @@ struct StreamingUnkeyedDecodingContainer: UnkeyedDecodingContainer {
     }
 
     mutating func decode(_ type: Bool.Type) throws -> Bool { try primitive(type, StreamingDecoder.readBool) }
-    mutating func decode(_ type: String.Type) throws -> String { try primitive(type, StreamingDecoder.readString) }
+    mutating func decode(_ type: String.Type) throws -> String {
+        let smallASCII = decoder.state.pointee.smallASCII
+        return try primitive(type) { try StreamingDecoder.readString(&$0, smallASCII: smallASCII) }
+    }
     mutating func decode(_ type: Double.Type) throws -> Double { try primitive(type, StreamingDecoder.readDouble) }
     mutating func decode(_ type: Float.Type) throws -> Float { Float(try primitive(Double.self, StreamingDecoder.readDouble)) }
     mutating func decode(_ type: Int.Type) throws -> Int { try primitive(type) { try StreamingDecoder.readInteger(Int.self, &$0) } }
@@ -533,7 +538,10 @@ struct StreamingSingleValueDecodingContainer: SingleValueDecodingContainer {
     }
 
     func decode(_ type: Bool.Type) throws -> Bool { try primitive(type, StreamingDecoder.readBool) }
-    func decode(_ type: String.Type) throws -> String { try primitive(type, StreamingDecoder.readString) }
+    func decode(_ type: String.Type) throws -> String {
+        let smallASCII = decoder.state.pointee.smallASCII
+        return try primitive(type) { try StreamingDecoder.readString(&$0, smallASCII: smallASCII) }
+    }
     func decode(_ type: Double.Type) throws -> Double { try primitive(type, StreamingDecoder.readDouble) }
     func decode(_ type: Float.Type) throws -> Float { Float(try primitive(Double.self, StreamingDecoder.readDouble)) }
     func decode(_ type: Int.Type) throws -> Int { try primitive(type) { try StreamingDecoder.readInteger(Int.self, &$0) } }
