@@ -175,6 +175,23 @@ struct RecordFastPathTests {
         }
     }
 
+    /// Containers of every header size, one after another at the same depth (the encoder sets
+    /// aside the header size the last one needed, so each guess is too small or too large in
+    /// turn): the bytes are the tree encoder's, and decode back.
+    @Test func containersOfEveryHeaderSizeFollowOneAnother() throws {
+        let sizes = [0, 1, 60, 126, 127, 128, 200, 8_000, 16_383, 16_384, 20_000, 3, 130, 0, 17_000, 5]
+        for size in sizes + sizes.reversed() {
+            let value = [Last(name: String(repeating: "s", count: size), value: Int64(size))]
+            let bytes = try encoder.encode(value)
+            #expect(try bytes == encoder.document(from: value).encoded())
+            #expect(try decoder.decode([Last].self, from: bytes) == value)
+            let many = Array(repeating: Last(name: "m", value: 1), count: size / 40)
+            let manyBytes = try encoder.encode(many)
+            #expect(try manyBytes == encoder.document(from: many).encoded())
+            #expect(try decoder.decode([Last].self, from: manyBytes) == many)
+        }
+    }
+
     /// Calls with and without `userInfo` (the encoder and decoder objects are reused only for
     /// calls without it) and with different types, one after another on the same workspaces.
     @Test func callsOfEveryKindFollowOneAnother() throws {

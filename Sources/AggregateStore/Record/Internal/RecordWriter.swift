@@ -172,41 +172,51 @@ struct RecordWriter {
         count &+= 8
     }
 
-    /// Begins a container: its tag and one placeholder byte each for the length and the count.
-    /// Returns the offset of the length placeholder, for ``endContainer(at:count:)``.
+    /// Begins a container: its tag and `headerSize` (at least 2) placeholder bytes for the
+    /// length and the count. Returns the offset of the length placeholder, for
+    /// ``endContainer(at:count:headerSize:)``.
     @inline(__always)
-    mutating func beginContainer(tag: UInt8) -> Int {
-        reserve(3)
+    mutating func beginContainer(tag: UInt8, headerSize: Int = 2) -> Int {
+        reserve(1 &+ headerSize)
         appendReserved(tag)
         let start = count
-        count &+= 2
+        count &+= headerSize
         return start
     }
 
-    /// Fills in the byte length and count of a container begun at `start`, widening the
-    /// placeholders when the varints need more than one byte each.
+    /// Fills in the byte length and count of a container begun at `start` with `headerSize`
+    /// placeholder bytes, moving its content when the varints need another size (the varints are
+    /// always the shortest). Returns the header's size.
     @inline(__always)
-    mutating func endContainer(at start: Int, count elements: Int) {
+    @discardableResult
+    mutating func endContainer(at start: Int, count elements: Int, headerSize: Int = 2) -> Int {
         let contentStart = start &+ 2
         let contentLength = count &- contentStart
-        if _fastPath(elements < 0x80 && contentLength &+ 1 < 0x80) {
+        if _fastPath(headerSize == 2 && elements < 0x80 && contentLength &+ 1 < 0x80) {
             base.storeBytes(of: UInt8(truncatingIfNeeded: contentLength &+ 1), toByteOffset: start, as: UInt8.self)
             base.storeBytes(of: UInt8(truncatingIfNeeded: elements), toByteOffset: start &+ 1, as: UInt8.self)
-            return
+            return 2
         }
-        endWideContainer(at: start, count: elements)
+        return endWideContainer(at: start, count: elements, headerSize: headerSize)
     }
 
     @inline(never)
-    private mutating func endWideContainer(at start: Int, count elements: Int) {
-        let contentStart = start + 2
+    private mutating func endWideContainer(at start: Int, count elements: Int, headerSize: Int) -> Int {
+        let contentStart = start + headerSize
         let contentLength = count - contentStart
         let countSize = RecordFormat.varintSize(UInt64(elements))
         let length = contentLength + countSize
         let lengthSize = RecordFormat.varintSize(UInt64(length))
-        let gap = countSize + lengthSize - 2
-        if gap > 0 { insertGap(gap, at: contentStart) }
+        let gap = countSize + lengthSize - headerSize
+        if gap > 0 {
+            insertGap(gap, at: contentStart)
+        } else if gap < 0 {
+            // More room was set aside than needed: the content moves back.
+            (base + contentStart + gap).copyMemory(from: base + contentStart, byteCount: contentLength)
+            count += gap
+        }
         let written = storeVarint(UInt64(length), at: start)
         _ = storeVarint(UInt64(elements), at: start + written)
+        return countSize + lengthSize
     }
 }

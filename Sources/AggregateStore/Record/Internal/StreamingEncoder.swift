@@ -19,8 +19,10 @@ let noOpenContainerSerial = UInt64.max
 
 /// A container being written: its placeholder offset, element count and identity.
 struct OpenContainer {
-    /// The offset of the container's length placeholder (see ``RecordWriter/beginContainer(tag:)``).
+    /// The offset of the container's length placeholder (see ``RecordWriter/beginContainer(tag:headerSize:)``).
     var start: Int
+    /// The bytes set aside there for the length and the count.
+    var headerSize: Int
     var count: Int
     var serial: UInt64
     var isMap: Bool
@@ -37,6 +39,10 @@ struct StreamingEncoderState {
     var writer: RecordWriter
     /// The open containers, innermost last; at most ``RecordFormat/maximumDepth``.
     var containers: UnsafeMutablePointer<OpenContainer>
+    /// The header size the last container of each depth and kind (maps at odd indexes) needed:
+    /// a record's big containers (the root, its arrays) are big in the next record too, and
+    /// setting aside their header's size saves moving their content when they are closed.
+    var headerHints: UnsafeMutablePointer<UInt8>
     var containerCount: Int
     /// The serial of the innermost open container (``noOpenContainerSerial`` when none): the
     /// one container that may write. A keyed container checks this one field before each entry.
@@ -97,8 +103,11 @@ final class EncoderWorkspace {
     init() {
         state = .allocate(capacity: 1)
         let containers = UnsafeMutablePointer<OpenContainer>.allocate(capacity: RecordFormat.maximumDepth + 1)
+        let headerHints = UnsafeMutablePointer<UInt8>.allocate(capacity: 2 * (RecordFormat.maximumDepth + 1))
+        headerHints.initialize(repeating: 2, count: 2 * (RecordFormat.maximumDepth + 1))
         state.initialize(to: StreamingEncoderState(
-            writer: RecordWriter(capacity: 1024), containers: containers, containerCount: 0, innermostSerial: noOpenContainerSerial,
+            writer: RecordWriter(capacity: 1024), containers: containers, headerHints: headerHints, containerCount: 0,
+            innermostSerial: noOpenContainerSerial,
             frameBase: 0, frameStart: 0, path: CodingPathStack(), nextSerial: 1, abandoned: false,
             generation: 1, boxes: ContainerBoxCache()))
     }
@@ -108,6 +117,7 @@ final class EncoderWorkspace {
         state.pointee.writer.deallocate()
         state.pointee.path.deallocate()
         state.pointee.containers.deallocate()
+        state.pointee.headerHints.deallocate()
         state.deinitialize(count: 1)
         state.deallocate()
     }
@@ -306,9 +316,11 @@ final class StreamingEncoder: Encoder {
         }
         let serial = state.pointee.nextSerial
         state.pointee.nextSerial &+= 1
-        let start = state.pointee.writer.beginContainer(tag: isMap ? RecordFormat.Tag.map : RecordFormat.Tag.array)
+        let headerSize = Int(state.pointee.headerHints[slot &* 2 &+ (isMap ? 1 : 0)])
+        let start = state.pointee.writer.beginContainer(tag: isMap ? RecordFormat.Tag.map : RecordFormat.Tag.array,
+                                                        headerSize: headerSize)
         state.pointee.containers[slot] = OpenContainer(
-            start: start, count: 0, serial: serial, isMap: isMap, pathBase: pathBase, bloomLow: 0, bloomHigh: 0)
+            start: start, headerSize: headerSize, count: 0, serial: serial, isMap: isMap, pathBase: pathBase, bloomLow: 0, bloomHigh: 0)
         state.pointee.containerCount = slot + 1
         state.pointee.innermostSerial = serial
         return (slot, serial)
@@ -323,7 +335,9 @@ final class StreamingEncoder: Encoder {
         while index > base {
             index -= 1
             let container = state.pointee.containers[index]
-            state.pointee.writer.endContainer(at: container.start, count: container.count)
+            let headerSize = state.pointee.writer.endContainer(
+                at: container.start, count: container.count, headerSize: container.headerSize)
+            state.pointee.headerHints[index &* 2 &+ (container.isMap ? 1 : 0)] = UInt8(truncatingIfNeeded: min(headerSize, 10))
             state.pointee.path.truncate(to: container.pathBase)
         }
         state.pointee.containerCount = base

@@ -90,7 +90,7 @@ struct StreamingKeyedEncodingContainer<Key: CodingKey, Owner>: KeyedEncodingCont
     private func containsKey(_ key: UnsafeRawBufferPointer, slot: Int, state: UnsafeMutablePointer<StreamingEncoderState>) -> Bool {
         let container = state.pointee.containers[slot]
         let writer = state.pointee.writer
-        var reader = RecordReader(UnsafeRawPointer(writer.base), count: writer.count, position: container.start + 2)
+        var reader = RecordReader(UnsafeRawPointer(writer.base), count: writer.count, position: container.start + container.headerSize)
         do {
             for _ in 0..<container.count {
                 let existing = try reader.readLengthPrefixed()
