@@ -203,8 +203,14 @@ struct StreamingKeyedDecodingContainer<Key: CodingKey>: KeyedDecodingContainerPr
     }
 
     func decode(_ type: String.Type, forKey key: Key) throws -> String {
-        let smallASCII = state.pointee.smallASCII
-        return try primitive(type, key) { try StreamingDecoder.readString(&$0, smallASCII: smallASCII) }
+        // `primitive` written out: through its closure the string read stays a call.
+        let (found, atCursor, _) = try required(key)
+        var reader = found
+        let tag = try reader.readByte()
+        guard _fastPath(tag == RecordFormat.Tag.string) else { throw error(ValueMismatch(tag: tag), type, key) }
+        let value = try reader.readString(smallASCII: state.pointee.smallASCII)
+        advance(reader, atCursor)
+        return value
     }
 
     func decode(_ type: Double.Type, forKey key: Key) throws -> Double {
