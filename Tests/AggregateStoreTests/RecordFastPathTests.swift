@@ -150,8 +150,9 @@ struct RecordFastPathTests {
         var padding = String(repeating: "p", count: 20)
     }
 
-    /// Short ASCII strings are built from their bits: every length to 16, all ASCII or with one
-    /// non-ASCII character at each place, anywhere in a record; each must be the ordinary string.
+    /// Short ASCII strings are written and built from their bits: every length to 16, all ASCII
+    /// or with one non-ASCII character at each place, anywhere in a record; each must be the
+    /// ordinary string.
     @Test func shortStringsAreOrdinaryStrings() throws {
         for count in 0...16 {
             let ascii = String((0..<count).map { Character(Unicode.Scalar(UInt8(0x21 + $0 * 5))) })
@@ -162,6 +163,8 @@ struct RecordFastPathTests {
                 texts.append(String(characters))
             }
             for text in texts {
+                // Written from their bits too: the bytes are the tree encoder's.
+                #expect(try encoder.encode(Tail(value: 7, text: text)) == encoder.document(from: Tail(value: 7, text: text)).encoded())
                 let tail = try decoder.decode(Tail.self, from: encoder.encode(Tail(value: 7, text: text))).text
                 let ahead = try decoder.decode(Ahead.self, from: encoder.encode(Ahead(text: text))).text
                 for decoded in [tail, ahead] {

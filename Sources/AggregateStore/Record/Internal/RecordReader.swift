@@ -310,6 +310,16 @@ enum SmallASCII {
         return withUnsafeMutableBytes(of: &bits) { $0.baseAddress.unsafelyUnwrapped.assumingMemoryBound(to: String.self).move() }
     }
 
+    /// The bytes of `string` as two words (zero past its count) and its count, when it is a
+    /// small ASCII string (the layout ``isAvailable`` checks).
+    @inline(__always)
+    static func words(of string: String) -> (head: UInt64, tail: UInt64, count: Int)? {
+        let (head, tail) = unsafeBitCast(string, to: (UInt64, UInt64).self)
+        // Immortal, ASCII, small, not foreign: the top nibble 0xE.
+        guard tail &>> 60 == 0xE else { return nil }
+        return (head, tail & 0x00FF_FFFF_FFFF_FFFF, Int(truncatingIfNeeded: tail &>> 56) & 0xF)
+    }
+
     /// The two words of the small string of `count` (at most 15) bytes at `base`, 16 of them
     /// readable; its high bits set where a byte is not ASCII.
     @inline(__always)

@@ -63,6 +63,8 @@ struct StreamingEncoderState {
     var boxes: ContainerBoxCache<KeyedEncodingHandle>
     /// ``SpecialTypeFilter/all``, here to be read without a global's lazy-initialization check.
     let specialTypes = SpecialTypeFilter.all
+    /// ``SmallASCII/isAvailable``, for the same reason.
+    let smallASCII = SmallASCII.isAvailable
 }
 
 /// Where a keyed container of ours finds its state (in its ``ContainerToken``'s memory, so the

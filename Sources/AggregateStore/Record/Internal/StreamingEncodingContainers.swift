@@ -128,7 +128,16 @@ struct StreamingKeyedEncodingContainer<Key: CodingKey, Owner>: KeyedEncodingCont
 
     mutating func encode(_ value: String, forKey key: Key) throws {
         try begin(key)
-        handle.pointee.state.write(value)
+        let state = handle.pointee.state
+        if state.pointee.smallASCII, let (head, tail, count) = SmallASCII.words(of: value) {
+            // A small string written here, from its two words: `write` stays an out-of-line call.
+            state.pointee.writer.reserve(18)
+            state.pointee.writer.appendReserved(RecordFormat.Tag.string)
+            state.pointee.writer.appendReserved(UInt8(truncatingIfNeeded: count))
+            state.pointee.writer.appendShortRun(head, tail, count: count)
+            return
+        }
+        state.write(value)
     }
 
     mutating func encode(_ value: Double, forKey key: Key) throws {
