@@ -44,12 +44,14 @@ package final class CommitQueue: Sendable {
         }
     }
 
-    /// The leader's group: the requests at the front of the queue, the leader's own first.
-    package func takeGroup() -> [CommitRequest] {
-        state.withLock { state in
+    /// The leader's group: the requests at the front of the queue, the leader's own first (at
+    /// most `limit` of them, and about ``maximumGroupBytes``).
+    package func takeGroup(upTo limit: Int? = nil) -> [CommitRequest] {
+        let limit = min(limit ?? maximumGroupSize, maximumGroupSize)
+        return state.withLock { state in
             var count = 0
             var bytes = 0
-            while count < state.pending.count, count < maximumGroupSize, count == 0 || bytes < maximumGroupBytes {
+            while count < state.pending.count, count < limit, count == 0 || bytes < maximumGroupBytes {
                 bytes += state.pending[count].estimatedBytes
                 count += 1
             }

@@ -170,6 +170,22 @@ struct StagedGroup {
     var epoch: UInt64
     var commits: [StagedCommit] = []
     var outcomes: [Result<CommitReceipt, StoreError>?]
+
+    /// Adds the commits of a group staged right after this one, whose batches come after this
+    /// group's `offset` batches. If a write failed in between, the later group's numbers do
+    /// not follow this one's: its commits are refused like any group staged before a failure.
+    mutating func append(_ later: StagedGroup, offset: Int) {
+        outcomes += later.outcomes
+        for commit in later.commits {
+            var commit = commit
+            commit.index += offset
+            if later.epoch == epoch {
+                commits.append(commit)
+            } else {
+                outcomes[commit.index] = .failure(StoreError(.io, "not written: a commit before it failed to write"))
+            }
+        }
+    }
 }
 
 /// A primary key.

@@ -97,9 +97,22 @@ extension StorageEngine {
     /// holding the log, passes the leadership on and writes the group; then hands out the
     /// outcomes. `caller` is the leading thread's own request (nil on a Dispatch queue).
     private func leadGroup(caller: CommitRequest?) {
-        let requests = commitQueue.takeGroup()
+        var requests = commitQueue.takeGroup()
         var group = writer.withLock { writer in stage(requests.map(\.batch), writer: &writer) }
+        // The group before may hold the log for a whole fsync: wait asleep, not spinning on
+        // the mutex, so the CPU goes to the callers staging the next commits.
+        logTurn.wait()
+        defer { logTurn.signal() }
         log.withLock { log in
+            // The commits that arrived while the group before held the log join this group
+            // (as many as the limits allow): the fewer groups the commits split into, the
+            // fewer fsyncs they wait for.
+            let late = commitQueue.takeGroup(upTo: commitQueue.maximumGroupSize - requests.count)
+            if !late.isEmpty {
+                let lateGroup = writer.withLock { writer in stage(late.map(\.batch), writer: &writer) }
+                group.append(lateGroup, offset: requests.count)
+                requests += late
+            }
             // The next leader stages its group while this one is written: the log lock keeps
             // the groups' writes in staging order.
             commitQueue.passLeadership()?.lead { self.leadGroup(caller: nil) }

@@ -55,6 +55,9 @@ public final class StorageEngine: Sendable {
     package let log: Mutex<LogState>
     /// Commits waiting for the writer; see ``CommitQueue``.
     package let commitQueue: CommitQueue
+    /// The commit groups' turn at the log, taken before ``log``: a group waits for the one
+    /// being written asleep on it rather than spinning on the mutex.
+    let logTurn = DispatchSemaphore(value: 1)
     /// Where compactions run, one at a time.
     let compactionQueue = DispatchQueue(label: "aggstore.compaction", qos: .utility)
     /// Marks ``compactionQueue``, so that a close running on it (the engine's last reference
