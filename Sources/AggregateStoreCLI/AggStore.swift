@@ -10,7 +10,7 @@ struct AggStore: ParsableCommand {
         Exit codes: 0 success; 1 the store is damaged (verify) or a check failed; \
         2 usage error; 3 the store could not be opened (locked, missing, I/O error).
         """,
-        subcommands: [Demo.self, Verify.self, Stats.self, Bench.self]
+        subcommands: [Demo.self, Verify.self, Stats.self, Compact.self, Bench.self]
     )
 }
 

@@ -28,10 +28,13 @@ struct Bench: ParsableCommand {
     @Option(help: "Commits in the store whose open time is measured.")
     var openCommits: Int = 100_000
 
+    @Option(help: "Live orders in the store of the snapshot-open figure (a tenth of them, written six times, for compaction).")
+    var snapshotRecords: Int = 1_000_000
+
     @Option(help: "Orders in the store of the DataStore figures (PK, FK, IN, filtered scan).")
     var datastoreOrders: Int = 100_000
 
-    @Option(help: "Run only these figures (commit, group, cpu, crc, open, datastore, codec); all by default.")
+    @Option(help: "Run only these figures (commit, group, cpu, crc, open, snapshot, compaction, datastore, codec); all by default.")
     var only: [Figure] = []
 
     @Flag(help: "Keep the benchmark directory.")
@@ -39,7 +42,7 @@ struct Bench: ParsableCommand {
 
     /// The groups of figures the command measures, in the order it runs them.
     enum Figure: String, CaseIterable, ExpressibleByArgument {
-        case commit, group, cpu, crc, open, datastore, codec
+        case commit, group, cpu, crc, open, snapshot, compaction, datastore, codec
     }
 
     func run() throws {
@@ -57,6 +60,8 @@ struct Bench: ParsableCommand {
         if figures.contains(.cpu) { try commitCPUCost() }
         if figures.contains(.crc) { try crcThroughput() }
         if figures.contains(.open) { try openTime() }
+        if figures.contains(.snapshot) { try LifecycleBenchmarks(path: path, records: snapshotRecords).snapshotOpen() }
+        if figures.contains(.compaction) { try LifecycleBenchmarks(path: path, records: snapshotRecords).compaction() }
         if figures.contains(.datastore) {
             try DataStoreBenchmark(path: path + "/datastore", orders: datastoreOrders).run()
         }

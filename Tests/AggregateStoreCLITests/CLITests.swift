@@ -75,6 +75,42 @@ struct CLITests {
         #expect(text.output.contains("live records       54"))
     }
 
+    @Test func compactRewritesDeadSegmentsAndTheStoreStaysWhole() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.path("store")
+        var configuration = EngineConfiguration()
+        configuration.segmentSize = 8192
+        configuration.compaction.isAutomatic = false
+        let engine = try StorageEngine.open(at: store, configuration: configuration, logger: Logger(label: "test"))
+        // Records that do not compress, so the rounds fill several segments.
+        func record(_ key: Int, _ round: Int) -> [UInt8] {
+            var state = UInt64(key * 1000 + round) &* 0x9E37_79B9_7F4A_7C15
+            return (0..<300).map { _ in
+                state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+                return UInt8(truncatingIfNeeded: state >> 56)
+            }
+        }
+        for round in 0..<5 {
+            for key in 0..<20 {
+                var batch = WriteBatch(unitOfWorkId: "uow-\(round)-\(key)")
+                batch.put(table: "T", id: "K-\(key)", record: record(key, round))
+                try engine.commit(batch)
+            }
+        }
+        try engine.close()
+        let segmentsBefore = try FileManager.default.contentsOfDirectory(atPath: store).filter { $0.hasSuffix(".seg") }.count
+        let run = try aggstore("compact", store, "--minimum-dead-ratio", "0.3")
+        #expect(run.status == 0, "\(run.errors)")
+        #expect(run.output.contains("Compacted"), "\(run.output)")
+        let segmentsAfter = try FileManager.default.contentsOfDirectory(atPath: store).filter { $0.hasSuffix(".seg") }.count
+        #expect(segmentsAfter < segmentsBefore)
+        #expect(try aggstore("verify", store).status == 0)
+        let reopened = try StorageEngine.open(at: store, logger: Logger(label: "test"))
+        for key in 0..<20 { #expect(try reopened.record(table: "T", id: "K-\(key)")?.bytes == record(key, 4)) }
+        try reopened.close()
+        #expect(try aggstore("compact", store, "--minimum-dead-ratio", "2").status != 0)
+    }
+
     @Test func verifyNamesTheFileAndOffsetOfDamageAndChangesNothing() throws {
         let directory = TemporaryDirectory()
         let store = directory.path("store")

@@ -140,6 +140,7 @@ package struct IndexSnapshot: Sendable, Equatable {
         for _ in 0..<tableCount {
             let table = try reader.readString(limit: Format.maximumNameLength, "table")
             let entryCount = try reader.readLength(limit: buffer.count, "entry count")
+            index.reserve(table: table, count: entryCount)
             for _ in 0..<entryCount {
                 let id = try reader.readString(limit: Format.maximumNameLength, "id")
                 let version = try reader.readVarint()

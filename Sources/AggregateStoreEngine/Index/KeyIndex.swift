@@ -92,6 +92,11 @@ package struct KeyIndex: Sendable, Equatable {
         }
     }
 
+    /// Makes room for `count` keys of `table`, before a snapshot's entries are restored.
+    package mutating func reserve(table: String, count: Int) {
+        primary[table, default: [:]].reserveCapacity(count)
+    }
+
     /// Adds a key's entry as a snapshot recorded it (the foreign-key index and the counts follow).
     package mutating func restore(table: String, id: String, entry: IndexEntry) {
         replace(table: table, id: id, with: entry)
