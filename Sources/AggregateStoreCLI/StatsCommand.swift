@@ -39,6 +39,7 @@ struct Stats: ParsableCommand {
         for (table, count) in statistics.tables.sorted(by: { $0.key < $1.key }) {
             print("  table \(table): \(count) live")
         }
+        print("  process memory     \(residentMemory() / 1_048_576) MiB resident after the open")
         print("  segments           \(statistics.segments.count)")
         for segment in statistics.segments {
             print("    \(segment.id)  \(segment.bytes) bytes  \(segment.sealed ? "sealed" : "active")  from sequence \(segment.baseSequence)")
