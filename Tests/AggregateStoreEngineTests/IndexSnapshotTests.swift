@@ -110,6 +110,33 @@ struct IndexSnapshotTests {
         try engine.close()
     }
 
+    @Test func aCompactionLeavesASnapshotOfTheCompactedLog() throws {
+        let directory = TemporaryDirectory()
+        _ = try populatedStore(directory)
+        let engine = try openStore(directory.path, segmentSize: 16 << 10, snapshot: true)
+        for number in 1...150 {
+            var batch = WriteBatch(unitOfWorkId: "again-\(number)")
+            batch.put(table: "SalesOrder", id: "SO-\(number)", record: recordBytes("SO-\(number)", round: 3))
+            try engine.commit(batch)
+        }
+        #expect(try engine.compact(minimumDeadRatio: 0.2).segmentsCompacted > 0)
+        try engine.commit(orderBatch(900))
+        // A crash now (a copy of the files): the open uses the compaction's snapshot and reads
+        // only the commit after it.
+        let crashed = TemporaryDirectory()
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) {
+            try FileManager.default.copyItem(atPath: directory.path(name), toPath: crashed.path(name))
+        }
+        let index = try engine.readIndex { $0 }
+        try engine.close()
+        let recovered = try openStore(crashed.path, segmentSize: 16 << 10, snapshot: true)
+        #expect(recovered.recoveryReport.snapshot == .used)
+        #expect(recovered.recoveryReport.framesScanned == 1)
+        #expect(try recovered.readIndex { $0 } == index)
+        #expect(try recovered.verify().isHealthy)
+        try recovered.close()
+    }
+
     @Test func aSnapshotWhoseLastFrameWasReplacedIsIgnored() throws {
         // Two stores with the same history up to commit 10, then different commits 11-12: the
         // first's snapshot names a last frame the second's log holds something else in place of.

@@ -109,8 +109,13 @@ extension StorageEngine {
                                        progress: (@Sendable (CompactionProgress) -> Void)?) throws(StoreError) -> CompactionReport {
         let started = monotonicSeconds()
         var total = CompactionReport()
+        var snapshot: IndexSnapshot?
+        // The snapshot of the store before no longer matches its segments: one of the compacted
+        // log is written at the end, outside the log lock (commits go on meanwhile).
+        defer { if let snapshot { store(snapshot) } }
         for run in try qualifyingRuns(minimumDeadRatio: minimumDeadRatio) {
-            let report = try compact(run, progress: progress)
+            let report: CompactionReport
+            (report, snapshot) = try compact(run, progress: progress)
             total.segmentsCompacted += report.segmentsCompacted
             total.segmentsWritten += report.segmentsWritten
             total.bytesBefore += report.bytesBefore
@@ -166,7 +171,9 @@ extension StorageEngine {
     }
 
     /// Rewrites one run of consecutive sealed segments and installs the result.
-    private func compact(_ run: [Manifest.Segment], progress: (@Sendable (CompactionProgress) -> Void)?) throws(StoreError) -> CompactionReport {
+    /// - Returns: What was done, and the index snapshot of the log as the run left it.
+    private func compact(_ run: [Manifest.Segment], progress: (@Sendable (CompactionProgress) -> Void)?)
+        throws(StoreError) -> (report: CompactionReport, snapshot: IndexSnapshot?) {
         var report = CompactionReport()
         report.segmentsCompacted = run.count
         report.bytesBefore = run.reduce(0) { $0 + $1.sealedLength }
@@ -185,6 +192,7 @@ extension StorageEngine {
 
         var output = CompactionOutput(engine: self, baseSequence: run[0].baseSequence)
         var plan = CompactionPlan()
+        var snapshot: IndexSnapshot?
         let frameBytes = report.bytesBefore - UInt64(Format.segmentHeaderLength * run.count)
         do throws(StoreError) {
             var bytesRead: UInt64 = 0
@@ -204,13 +212,13 @@ extension StorageEngine {
             let written = try output.finish(lastSequence: run[run.count - 1].lastSequence)
             report.segmentsWritten = written.count
             report.bytesAfter = written.reduce(0) { $0 + $1.entry.sealedLength }
-            try install(run: run, written: written, plan: plan, report: &report)
+            snapshot = try install(run: run, written: written, plan: plan, report: &report)
         } catch {
             output.abandon()
             throw error
         }
         removeReplaced(run)
-        return report
+        return (report, snapshot)
     }
 
     /// The bytes the run's output will take at most: its live records and needed events.
@@ -282,9 +290,10 @@ extension StorageEngine {
     /// Installs the output: the new manifest (durable), then the indexes, all under the log
     /// lock so no roll or commit group interleaves. The index update of each moved record is
     /// a compare-and-swap on its old location: a commit made during the compaction wins.
+    /// - Returns: The index snapshot of the log as the compaction left it, to be written.
     private func install(run: [Manifest.Segment], written: [CompactionOutput.Written], plan: CompactionPlan,
-                         report: inout CompactionReport) throws(StoreError) {
-        try log.withLock { log throws(StoreError) in
+                         report: inout CompactionReport) throws(StoreError) -> IndexSnapshot? {
+        try log.withLock { log throws(StoreError) -> IndexSnapshot? in
             try checkWritable(writer.withLock { $0 })
             if compactionState.withLock({ $0.isCancelled }) { throw StoreError(.closed, "the store is closing") }
             var manifest = log.manifest
@@ -344,6 +353,7 @@ extension StorageEngine {
                     compaction.replacedIds.insert(segment.id)
                 }
             }
+            return configuration.writesIndexSnapshot ? captureSnapshot(log) : nil
         }
     }
 
