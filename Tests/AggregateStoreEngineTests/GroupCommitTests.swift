@@ -174,6 +174,57 @@ struct GroupCommitTests {
         try recovered.close()
     }
 
+    @Test func commitsQueuedAfterAFailedWriteNeverJoinAGroupStagedBeforeIt() throws {
+        // Review regression: a group staged before a failed write is refused; commits that
+        // queued meanwhile used to be numbered into it and refused with it, leaving the writer's
+        // numbering one ahead of the log, so the next acknowledged commit left a sequence gap.
+        let memory = InMemoryFileSystem()
+        let fileSystem = FaultInjectingFileSystem(wrapping: memory)
+        var configuration = EngineConfiguration()
+        configuration.segmentSize = 4096
+        configuration.compaction.isAutomatic = false
+        let engine = try StorageEngine.open(at: "/store", configuration: configuration, fileSystem: fileSystem, logger: quietLogger)
+        // Fill the active segment until exactly one more order frame fits, but not two.
+        var number = 100
+        var frame = try engine.commit(orderBatch(number)).frameBytes
+        while true {
+            let room = 4096 - Int(engine.log.withLock { $0.activeEnd })
+            if room >= frame + 8 && room < 2 * frame - 8 { break }
+            try #require(room >= frame + 8, "overshot: room \(room), frame \(frame)")
+            number += 1
+            frame = try engine.commit(orderBatch(number)).frameBytes
+        }
+        fileSystem.pauseSyncs()
+        // A: two commits; the first fits and is held in its fsync, the second needs a roll.
+        let held = Background { () -> [Result<CommitReceipt, StoreError>] in engine.commit(group: [orderBatch(1), orderBatch(2)]) }
+        try waitUntil { fileSystem.syncsWaiting == 1 }
+        let staged = engine.writer.withLock { $0.nextSequence }
+        // B leads next, staged before the failure, and waits for the log; C queues behind it.
+        let b = Background { () throws(StoreError) in try engine.commit(orderBatch(3)) }
+        try waitUntil { engine.commitQueue.pendingCount == 0 && engine.writer.withLock { $0.nextSequence } == staged + 1 }
+        let c = Background { () throws(StoreError) in try engine.commit(orderBatch(4)) }
+        try waitUntil { engine.commitQueue.pendingCount == 1 }
+        // The roll after A's first commit fails writing the new segment's header.
+        fileSystem.inject(.write, errno: 28, pathContains: SegmentHeader.fileName(for: 2))
+        fileSystem.resumeSyncs()
+        let outcomes = try held.outcome().get()
+        #expect((try? outcomes[0].get()) != nil)
+        #expect((try? outcomes[1].get()) == nil)
+        #expect((try? b.outcome().get()) == nil, "B was staged before the failure")
+        _ = try c.outcome()
+        fileSystem.clearFaults()
+        // The writer's numbering is the log's; the next commits follow it without a gap.
+        #expect(engine.writer.withLock { $0.nextSequence } == engine.log.withLock { $0.nextSequence })
+        let next = try engine.commit(orderBatch(5))
+        #expect(next.sequence == engine.lastSequence)
+        #expect(try engine.verify().isHealthy)
+        try engine.close()
+        memory.crash()
+        let reopened = try StorageEngine.open(at: "/store", configuration: configuration, fileSystem: fileSystem, logger: quietLogger)
+        #expect(reopened.lastSequence == next.sequence)
+        try reopened.close()
+    }
+
     @Test func aGroupThatCrossesASegmentRollIsWrittenInBothSegments() throws {
         let fileSystem = FaultInjectingFileSystem(wrapping: InMemoryFileSystem())
         let engine = try open(fileSystem, segmentSize: 8192)

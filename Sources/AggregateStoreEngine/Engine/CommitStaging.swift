@@ -171,19 +171,16 @@ struct StagedGroup {
     var commits: [StagedCommit] = []
     var outcomes: [Result<CommitReceipt, StoreError>?]
 
-    /// Adds the commits of a group staged right after this one, whose batches come after this
-    /// group's `offset` batches. If a write failed in between, the later group's numbers do
-    /// not follow this one's: its commits are refused like any group staged before a failure.
+    /// Adds the commits of a group staged right after this one, in the same epoch (no write
+    /// failed in between, so its numbers follow this group's), whose batches come after this
+    /// group's `offset` batches.
     mutating func append(_ later: StagedGroup, offset: Int) {
+        precondition(later.epoch == epoch, "a group joined one staged before a failed write")
         outcomes += later.outcomes
         for commit in later.commits {
             var commit = commit
             commit.index += offset
-            if later.epoch == epoch {
-                commits.append(commit)
-            } else {
-                outcomes[commit.index] = .failure(StoreError(.io, "not written: a commit before it failed to write"))
-            }
+            commits.append(commit)
         }
     }
 }

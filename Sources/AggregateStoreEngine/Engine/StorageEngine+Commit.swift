@@ -107,11 +107,17 @@ extension StorageEngine {
             // The commits that arrived while the group before held the log join this group
             // (as many as the limits allow): the fewer groups the commits split into, the
             // fewer fsyncs they wait for.
-            let late = commitQueue.takeGroup(upTo: commitQueue.maximumGroupSize - requests.count)
-            if !late.isEmpty {
-                let lateGroup = writer.withLock { writer in stage(late.map(\.batch), writer: &writer) }
-                group.append(lateGroup, offset: requests.count)
-                requests += late
+            // Not after a failed write since this group was staged: its numbers no longer
+            // follow the log, it will be refused, and commits numbered after it would leave a
+            // gap; they wait for the next leader instead.
+            let late = writer.withLock { writer -> (requests: [CommitRequest], group: StagedGroup)? in
+                guard writer.epoch == group.epoch else { return nil }
+                let late = commitQueue.takeGroup(upTo: commitQueue.maximumGroupSize - requests.count)
+                return late.isEmpty ? nil : (late, stage(late.map(\.batch), writer: &writer))
+            }
+            if let late {
+                group.append(late.group, offset: requests.count)
+                requests += late.requests
             }
             // The next leader stages its group while this one is written: the log lock keeps
             // the groups' writes in staging order.

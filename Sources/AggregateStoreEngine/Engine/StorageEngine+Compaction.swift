@@ -32,6 +32,9 @@ extension StorageEngine {
     /// then replaced (`Docs/FORMAT.md`, section 4.4). Commits and reads go on meanwhile.
     /// Waits for an automatic compaction in progress first.
     ///
+    /// Must not be called from the body of a read that is still running (a `scan` callback):
+    /// the compaction waits for the reads of the segments it replaces to end.
+    ///
     /// - Parameter progress: Called from the compacting thread as input is read.
     /// - Returns: What was done; an empty report when no segment qualified.
     /// - Throws: ``StoreError/Code/noSpace`` when the disk has too little room for the output
@@ -72,6 +75,7 @@ extension StorageEngine {
         guard start else { return }
         compactionQueue.async { [self] in
             defer { compactionState.withLock { $0.isScheduled = false } }
+            guard !compactionState.withLock({ $0.isCancelled }) else { return }
             do throws(StoreError) {
                 let report = try compactSealedSegments(minimumDeadRatio: configuration.compaction.minimumDeadRatio, progress: nil)
                 if report.segmentsCompacted > 0 {
@@ -107,6 +111,8 @@ extension StorageEngine {
     /// Compacts every run of consecutive sealed segments that qualify. On the compaction queue.
     private func compactSealedSegments(minimumDeadRatio: Double,
                                        progress: (@Sendable (CompactionProgress) -> Void)?) throws(StoreError) -> CompactionReport {
+        // A compaction queued as the store closed must not touch the files it is closing.
+        if compactionState.withLock({ $0.isCancelled }) { throw StoreError(.closed, "the store is closed") }
         let started = monotonicSeconds()
         var total = CompactionReport()
         var snapshot: IndexSnapshot?

@@ -62,24 +62,26 @@ public struct VerificationReport: Sendable, Equatable {
 extension StorageEngine {
     /// Counts over the log and the indexes.
     public func statistics() throws(StoreError) -> EngineStatistics {
-        let (counters, liveRecords, liveBytes, tables, lastSequence, manifest) = try state.withLock { state throws(StoreError) in
-            guard !state.isClosed else { throw StoreError(.closed, "the store is closed") }
+        let (counters, liveRecords, liveBytes, tables, lastSequence, segments, logBytes) = try pinned { (state: ReadState) in
             var liveBytes: UInt64 = 0
             for entries in state.index.primary.values {
                 for entry in entries.values { liveBytes += UInt64(entry.location?.recordLength ?? 0) }
             }
             return (state.counters, state.index.liveCount, liveBytes, state.index.liveCounts(), state.lastSequence, state.manifest)
-        }
-        var segments: [EngineStatistics.Segment] = []
-        var logBytes: UInt64 = 0
-        for entry in manifest.segments {
-            // Under the segments lock, so close() cannot close the handle in between.
-            let size = try self.segments.withLock { handles throws(StoreError) -> UInt64 in
-                guard let handle = handles[UInt32(entry.id)] else { throw StoreError(.closed, "the store is closed") }
-                return try handle.size()
+        } read: { found throws(StoreError) in
+            // Pinned: a compaction finishing meanwhile keeps this manifest's segments open.
+            var segments: [EngineStatistics.Segment] = []
+            var logBytes: UInt64 = 0
+            for entry in found.5.segments {
+                // Under the segments lock, so close() cannot close the handle in between.
+                let size = try self.segments.withLock { handles throws(StoreError) -> UInt64 in
+                    guard let handle = handles[UInt32(entry.id)] else { throw StoreError(.closed, "the store is closed") }
+                    return try handle.size()
+                }
+                logBytes += size
+                segments.append(.init(id: entry.id, bytes: size, sealed: !entry.isActive, baseSequence: entry.baseSequence))
             }
-            logBytes += size
-            segments.append(.init(id: entry.id, bytes: size, sealed: !entry.isActive, baseSequence: entry.baseSequence))
+            return (found.0, found.1, found.2, found.3, found.4, segments, logBytes)
         }
         return EngineStatistics(
             segments: segments, frames: counters.frames, lastSequence: lastSequence, logBytes: logBytes,
@@ -98,6 +100,9 @@ extension StorageEngine {
     public func verify() throws(StoreError) -> VerificationReport {
         try log.withLock { log throws(StoreError) -> VerificationReport in
             guard !writer.withLock({ $0.isClosed }) else { throw StoreError(.closed, "the store is closed") }
+            // The files a compaction is writing or removing, before and after the directory is
+            // read (it adds and removes them without the log lock).
+            let compactingBefore = compactionState.withLock { $0.outputIds.union($0.replacedIds) }
             let recovery = Recovery(directory: path, fileSystem: fileSystem, readOnly: true, logger: logger,
                                     syncSites: configuration.syncSites)
             var report = VerificationReport(segments: 0, frames: 0, lastSequence: 0, problems: [])
@@ -115,7 +120,8 @@ extension StorageEngine {
             if let torn = rebuilt.report.tornTail {
                 report.problems.append(.corruption("torn tail of \(torn.bytes) bytes (\(torn.reason))", path: torn.path, offset: torn.offset))
             }
-            let compacting = compactionState.withLock { $0.outputIds.union($0.replacedIds) }.map { SegmentHeader.fileName(for: $0) }
+            let compacting = compactionState.withLock { $0.outputIds.union($0.replacedIds) }.union(compactingBefore)
+                .map { SegmentHeader.fileName(for: $0) }
             for name in rebuilt.report.leftoverFiles where !compacting.contains(name) {
                 report.problems.append(StoreError(.corruption, "leftover file not referenced by the manifest", path: joinPath(path, name)))
             }

@@ -11,6 +11,9 @@ extension StorageEngine {
     /// fetched (and verified, if it is not cached) once for all its records, and no record is
     /// copied. The index is copied first, so commits during the scan are not seen.
     ///
+    /// `body` must not compact or close the store: the scan keeps the segments it reads open,
+    /// and both wait for it.
+    ///
     /// - Throws: ``StoreError/Code/closed``; ``StoreError/Code/corruption`` if a frame no
     ///   longer verifies; what `body` throws.
     package func scan(table: String, _ body: (ScannedRecord) throws(StoreError) -> Void) throws(StoreError) {
