@@ -67,10 +67,23 @@ struct CrashSuiteImageTests {
             let crashWorkload = CrashWorkload(seed: workload.seed, maximumRecordSize: workload.maximumRecordSize)
             for first in stride(from: UInt64(1), through: UInt64(workload.commits), by: workload.groupSize) {
                 if let compactAfter = workload.compactAfter, first == UInt64(compactAfter) + 1 {
-                    let report = try engine.compact(minimumDeadRatio: 0.01)
+                    // Commit `first` is made while the compaction runs: from its progress
+                    // callback, once it has copied its first frame, so every operation of the
+                    // commit falls between two of the compaction's, the same way on every run.
+                    let batch = crashWorkload.batch(first)
+                    let interleaved = Mutex<Result<CommitReceipt, StoreError>?>(nil)
+                    let report = try engine.compact(minimumDeadRatio: 0.01) { _ in
+                        guard interleaved.withLock({ $0 == nil }) else { return }
+                        oracle.withLock { $0.issue(batch) }
+                        let outcome = Result { () throws(StoreError) in try engine.commit(batch) }
+                        if case let .success(receipt) = outcome { oracle.withLock { $0.acknowledge(receipt) } }
+                        interleaved.withLock { $0 = outcome }
+                    }
                     precondition(report.segmentsCompacted > 0, "the compaction workload compacted nothing")
+                    _ = try interleaved.withLock { $0 }?.get()
                     let point = RecordedPoint(image: fileSystem.copy(), oracle: oracle.withLock { $0 }, operation: "end of compaction")
                     points.withLock { $0.append(point) }
+                    continue
                 }
                 let numbers = first...min(UInt64(workload.commits), first + UInt64(workload.groupSize) - 1)
                 let batches = numbers.map { crashWorkload.batch($0) }
@@ -170,10 +183,20 @@ struct CrashSuiteImageTests {
         guard let engine = CrashSuite.recoverAndCheck(fileSystem: image, configuration: configuration,
                                                       oracle: &oracle, tally: tally, replay: replay) else { return }
         CrashSuite.drive(engine, CrashWorkload(seed: workload.seed &+ 1000), oracle: &oracle, count: 1)
+        var then = "then a commit"
+        if workload.compactAfter != nil {
+            // A compaction a crash interrupted can be run again on the recovered store.
+            do {
+                try engine.compact(minimumDeadRatio: 0.01)
+                then += " and a compaction"
+            } catch {
+                tally.record(other: "compacting the recovered store failed: \(error)", replay: replay)
+            }
+        }
         try? engine.close()
         image.crash { _, _ in .drop }
         if let again = CrashSuite.recoverAndCheck(fileSystem: image, configuration: configuration, oracle: &oracle,
-                                                  tally: tally, replay: replay + ", then a commit and a second power loss") {
+                                                  tally: tally, replay: replay + ", \(then), and a second power loss") {
             try? again.close()
         }
     }
