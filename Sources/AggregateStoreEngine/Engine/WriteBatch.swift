@@ -13,7 +13,7 @@ public struct ForeignKey: Sendable, Hashable, Codable {
     }
 }
 
-/// What a write expects to find, checked under the writer lock before anything is written
+/// What a write expects to find, checked when the commit is staged, before anything is written
 /// (optimistic concurrency). A failed expectation fails the whole commit with
 /// ``StoreError/Code/conflict`` or ``StoreError/Code/duplicate``.
 public enum VersionExpectation: Sendable, Hashable {
