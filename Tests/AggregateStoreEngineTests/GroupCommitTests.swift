@@ -300,44 +300,6 @@ struct GroupCommitTests {
     }
 }
 
-/// A closure running on a thread of its own, whose result the test waits for.
-final class Background<Value: Sendable>: Sendable {
-    private let outcomeSlot = Mutex<Result<Value, StoreError>?>(nil)
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ body: @escaping @Sendable () throws(StoreError) -> Value) {
-        let thread = Thread { [self] in
-            let result = Result { () throws(StoreError) in try body() }
-            outcomeSlot.withLock { $0 = result }
-            done.signal()
-        }
-        thread.start()
-    }
-
-    /// Waits for the closure's outcome; throws ``BackgroundTimeout`` after `timeout` seconds.
-    func outcome(timeout: Double = 30) throws -> Result<Value, StoreError> {
-        guard done.wait(timeout: .now() + timeout) == .success else { throw BackgroundTimeout() }
-        done.signal()
-        return outcomeSlot.withLock { $0! }
-    }
-
-    /// Waits for the closure and returns its value or throws its error.
-    func result(timeout: Double = 30) throws -> Value {
-        try outcome(timeout: timeout).get()
-    }
-}
-
-struct BackgroundTimeout: Error {}
-
-/// Polls `condition` until it holds (failing after 10 seconds).
-func waitUntil(_ condition: () -> Bool) throws {
-    let deadline = Date().addingTimeInterval(10)
-    while !condition() {
-        guard Date() < deadline else { throw BackgroundTimeout() }
-        usleep(500)
-    }
-}
-
 /// Recovery of a group's write: its frames are written together, so a crash may tear it in any
 /// pattern of sectors, leaving valid frames after a damaged one. That is a torn tail, cut;
 /// damage followed by a frame of a later write is corruption, reported.
@@ -352,17 +314,6 @@ struct GroupWriteRecoveryTests {
         try engine.close()
         let path = segmentPath(directory.path)
         return (path, try frameRanges(try fileBytes(path)))
-    }
-
-    private func frameRanges(_ bytes: [UInt8]) throws -> [Range<Int>] {
-        var ranges: [Range<Int>] = []
-        var offset = Format.segmentHeaderLength
-        while offset < bytes.count {
-            let length = try bytes.withUnsafeBytes { try Frame.parseHeader(UnsafeRawBufferPointer(rebasing: $0[offset...])).get().frameLength }
-            ranges.append(offset..<offset + length)
-            offset += length
-        }
-        return ranges
     }
 
     @Test func eachFrameOfAGroupRecordsItsPlaceInTheWrite() throws {

@@ -49,10 +49,7 @@ struct IndexSnapshotTests {
         // Commits after the snapshot, across rolls, then a crash: no close, no new snapshot
         // (a copy of the files is what a killed process leaves).
         for number in 200...320 { try engine.commit(orderBatch(number, customer: 2)) }
-        let crashed = TemporaryDirectory()
-        for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) {
-            try FileManager.default.copyItem(atPath: directory.path(name), toPath: crashed.path(name))
-        }
+        let crashed = try copyOfStore(directory)
         let index = try engine.readIndex { $0 }
         try engine.close()
         let recovered = try openStore(crashed.path, segmentSize: 16 << 10, snapshot: true)
@@ -123,10 +120,7 @@ struct IndexSnapshotTests {
         try engine.commit(orderBatch(900))
         // A crash now (a copy of the files): the open uses the compaction's snapshot and reads
         // only the commit after it.
-        let crashed = TemporaryDirectory()
-        for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) {
-            try FileManager.default.copyItem(atPath: directory.path(name), toPath: crashed.path(name))
-        }
+        let crashed = try copyOfStore(directory)
         let index = try engine.readIndex { $0 }
         try engine.close()
         let recovered = try openStore(crashed.path, segmentSize: 16 << 10, snapshot: true)

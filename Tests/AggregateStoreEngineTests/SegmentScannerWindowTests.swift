@@ -15,13 +15,7 @@ struct SegmentScannerWindowTests {
         try engine.close()
         let bytes = fileSystem.bytes(of: "/store/00000001.seg")!
         let header = try SegmentHeader.decode(Array(bytes[..<Format.segmentHeaderLength]), path: "seg")
-        var frames: [Range<Int>] = []
-        var offset = Format.segmentHeaderLength
-        while offset < bytes.count {
-            let length = try bytes.withUnsafeBytes { try Frame.parseHeader(UnsafeRawBufferPointer(rebasing: $0[offset...])).get().frameLength }
-            frames.append(offset..<offset + length)
-            offset += length
-        }
+        let frames = try frameRanges(bytes)
         return (fileSystem, header, frames, header.salt)
     }
 

@@ -3,6 +3,7 @@ import AggregateStoreTestKit
 import Foundation
 import InMemoryLogging
 import Logging
+import Synchronization
 
 /// A logger that drops everything, so expected warnings do not clutter the test output.
 let quietLogger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
@@ -79,4 +80,63 @@ func fileSize(_ path: String) -> Int {
 /// The first segment's path in a store.
 func segmentPath(_ store: String, _ id: UInt64 = 1) -> String {
     (store as NSString).appendingPathComponent(String(format: "%08llu.seg", id))
+}
+
+/// The byte ranges of the frames of a segment file's bytes, in order (every header must verify).
+func frameRanges(_ bytes: [UInt8]) throws -> [Range<Int>] {
+    var frames: [Range<Int>] = []
+    var offset = Format.segmentHeaderLength
+    while offset < bytes.count {
+        let length = try bytes.withUnsafeBytes { try Frame.parseHeader(UnsafeRawBufferPointer(rebasing: $0[offset...])).get().frameLength }
+        frames.append(offset..<offset + length)
+        offset += length
+    }
+    return frames
+}
+
+/// A copy of a store's files, taken while it is open: what a killed process leaves behind.
+func copyOfStore(_ directory: TemporaryDirectory) throws -> TemporaryDirectory {
+    let copy = TemporaryDirectory()
+    for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) {
+        try FileManager.default.copyItem(atPath: directory.path(name), toPath: copy.path(name))
+    }
+    return copy
+}
+
+/// A closure running on a thread of its own, whose result the test waits for.
+final class Background<Value: Sendable>: Sendable {
+    private let outcomeSlot = Mutex<Result<Value, StoreError>?>(nil)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ body: @escaping @Sendable () throws(StoreError) -> Value) {
+        let thread = Thread { [self] in
+            let result = Result { () throws(StoreError) in try body() }
+            outcomeSlot.withLock { $0 = result }
+            done.signal()
+        }
+        thread.start()
+    }
+
+    /// Waits for the closure's outcome; throws ``BackgroundTimeout`` after `timeout` seconds.
+    func outcome(timeout: Double = 30) throws -> Result<Value, StoreError> {
+        guard done.wait(timeout: .now() + timeout) == .success else { throw BackgroundTimeout() }
+        done.signal()
+        return outcomeSlot.withLock { $0! }
+    }
+
+    /// Waits for the closure and returns its value or throws its error.
+    func result(timeout: Double = 30) throws -> Value {
+        try outcome(timeout: timeout).get()
+    }
+}
+
+struct BackgroundTimeout: Error {}
+
+/// Polls `condition` until it holds (failing after 10 seconds).
+func waitUntil(_ condition: () -> Bool) throws {
+    let deadline = Date().addingTimeInterval(10)
+    while !condition() {
+        guard Date() < deadline else { throw BackgroundTimeout() }
+        usleep(500)
+    }
 }

@@ -62,17 +62,27 @@ public struct VerificationReport: Sendable, Equatable {
 extension StorageEngine {
     /// Counts over the log and the indexes.
     public func statistics() throws(StoreError) -> EngineStatistics {
-        let (counters, liveRecords, liveBytes, tables, lastSequence, segments, logBytes) = try pinned { (state: ReadState) in
+        // What the index knows, taken under its lock; the segments' sizes after it.
+        struct Counts {
+            var counters: LogCounters
+            var liveRecords: Int
+            var liveBytes: UInt64
+            var tables: [String: Int]
+            var lastSequence: UInt64
+            var manifest: Manifest
+        }
+        return try pinned { (state: ReadState) -> Counts in
             var liveBytes: UInt64 = 0
             for entries in state.index.primary.values {
                 for entry in entries.values { liveBytes += UInt64(entry.location?.recordLength ?? 0) }
             }
-            return (state.counters, state.index.liveCount, liveBytes, state.index.liveCounts(), state.lastSequence, state.manifest)
-        } read: { found throws(StoreError) in
+            return Counts(counters: state.counters, liveRecords: state.index.liveCount, liveBytes: liveBytes,
+                          tables: state.index.liveCounts(), lastSequence: state.lastSequence, manifest: state.manifest)
+        } read: { counts throws(StoreError) -> EngineStatistics in
             // Pinned: a compaction finishing meanwhile keeps this manifest's segments open.
             var segments: [EngineStatistics.Segment] = []
             var logBytes: UInt64 = 0
-            for entry in found.5.segments {
+            for entry in counts.manifest.segments {
                 // Under the segments lock, so close() cannot close the handle in between.
                 let size = try self.segments.withLock { handles throws(StoreError) -> UInt64 in
                     guard let handle = handles[UInt32(entry.id)] else { throw StoreError(.closed, "the store is closed") }
@@ -81,14 +91,14 @@ extension StorageEngine {
                 logBytes += size
                 segments.append(.init(id: entry.id, bytes: size, sealed: !entry.isActive, baseSequence: entry.baseSequence))
             }
-            return (found.0, found.1, found.2, found.3, found.4, segments, logBytes)
+            let counters = counts.counters
+            return EngineStatistics(
+                segments: segments, frames: counters.frames, lastSequence: counts.lastSequence, logBytes: logBytes,
+                payloadBytes: counters.payloadBytes, storedBytes: counters.storedBytes,
+                liveRecords: counts.liveRecords, deadRecords: counters.puts + counters.deletes - counts.liveRecords,
+                liveRecordBytes: counts.liveBytes, puts: counters.puts, deletes: counters.deletes, events: counters.events,
+                tables: counts.tables)
         }
-        return EngineStatistics(
-            segments: segments, frames: counters.frames, lastSequence: lastSequence, logBytes: logBytes,
-            payloadBytes: counters.payloadBytes, storedBytes: counters.storedBytes,
-            liveRecords: liveRecords, deadRecords: counters.puts + counters.deletes - liveRecords,
-            liveRecordBytes: liveBytes, puts: counters.puts, deletes: counters.deletes, events: counters.events,
-            tables: tables)
     }
 
     /// Re-reads every frame of the store, checking every CRC, length, sequence number, version

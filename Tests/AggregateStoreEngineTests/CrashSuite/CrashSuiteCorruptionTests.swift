@@ -19,13 +19,7 @@ struct CrashSuiteCorruptionTests {
         CrashSuite.drive(engine, CrashWorkload(seed: 5), oracle: &oracle, count: Self.commits)
         try engine.close()
         let bytes = fileSystem.bytes(of: Self.segment)!
-        var frames: [Range<Int>] = []
-        var offset = Format.segmentHeaderLength
-        while offset < bytes.count {
-            let length = try bytes.withUnsafeBytes { try Frame.parseHeader(UnsafeRawBufferPointer(rebasing: $0[offset...])).get().frameLength }
-            frames.append(offset..<offset + length)
-            offset += length
-        }
+        let frames = try frameRanges(bytes)
         #expect(frames.count == Self.commits)
         return (fileSystem, oracle, frames)
     }
