@@ -59,7 +59,7 @@ public struct Maintenance: Sendable {
         try store.checkTable(table)
         var records: [RawRecord] = []
         var storedIds = Set<String>()
-        try store.engine.scan(table: table) { stored throws(StoreError) in
+        try store.engine.scan(table: table, withForeignKeys: true) { stored throws(StoreError) in
             storedIds.insert(stored.id)
             let key = AggregateKey(table, stored.id)
             switch transaction.stagedWrite(key) {

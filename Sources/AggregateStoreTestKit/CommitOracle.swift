@@ -218,7 +218,7 @@ package struct CommitOracle: Sendable {
                 modelKeys += 1
                 let entry = index.entry(table: table, id: id)
                 guard entry?.version == expected.version, entry?.isLive == (expected.record != nil),
-                      entry?.foreignKeys == (expected.record == nil ? [] : expected.foreignKeys)
+                      Set(index.foreignKeys(table: table, id: id)) == Set(expected.record == nil ? [] : expected.foreignKeys)
                 else {
                     throw Violation(invariant: "I4", message: "index entry of \(table)/\(id) is \(String(describing: entry)), expected version \(expected.version)")
                 }
@@ -229,11 +229,11 @@ package struct CommitOracle: Sendable {
                 }
             }
         }
-        let indexKeys = index.primary.values.reduce(0) { $0 + $1.count }
+        let indexKeys = index.keyCount
         guard indexKeys == modelKeys else {
             throw Violation(invariant: "I4", message: "the index holds \(indexKeys) keys, the model \(modelKeys) (ghost keys or tombstones)")
         }
-        guard index.foreign == expectedForeign else {
+        guard index.foreignKeyMap() == expectedForeign else {
             throw Violation(invariant: "I4", message: "the foreign-key index differs from the model's")
         }
         if let wrongReceipt { throw Violation(invariant: "I5", message: wrongReceipt) }

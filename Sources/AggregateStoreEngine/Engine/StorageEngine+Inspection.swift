@@ -72,11 +72,7 @@ extension StorageEngine {
             var manifest: Manifest
         }
         return try pinned { (state: ReadState) -> Counts in
-            var liveBytes: UInt64 = 0
-            for entries in state.index.primary.values {
-                for entry in entries.values { liveBytes += UInt64(entry.location?.recordLength ?? 0) }
-            }
-            return Counts(counters: state.counters, liveRecords: state.index.liveCount, liveBytes: liveBytes,
+            Counts(counters: state.counters, liveRecords: state.index.liveCount, liveBytes: state.index.liveRecordBytes,
                           tables: state.index.liveCounts(), lastSequence: state.lastSequence, manifest: state.manifest)
         } read: { counts throws(StoreError) -> EngineStatistics in
             // Pinned: a compaction finishing meanwhile keeps this manifest's segments open.

@@ -8,9 +8,9 @@ extension StorageEngine {
     /// - Throws: ``StoreError/Code/closed``; ``StoreError/Code/corruption`` if the frame no
     ///   longer verifies; ``StoreError/Code/io``.
     public func record(table: String, id: String) throws(StoreError) -> StoredRecord? {
-        try pinned { $0.entry(table: table, id: id) } read: { entry throws(StoreError) -> StoredRecord? in
-            guard let entry, let location = entry.location else { return nil }
-            return try load(table: table, id: id, entry: entry, location: location)
+        try pinned { $0.liveEntry(table: table, id: id) } read: { entry throws(StoreError) -> StoredRecord? in
+            guard let entry else { return nil }
+            return try load(table: table, entry)
         }
     }
 
@@ -19,15 +19,15 @@ extension StorageEngine {
     public func records(table: String, ids: [String]) throws(StoreError) -> [StoredRecord] {
         try pinned { index in
             var seen = Set<String>()
-            return ids.compactMap { id -> (String, IndexEntry)? in
-                guard seen.insert(id).inserted, let entry = index.entry(table: table, id: id), entry.isLive else { return nil }
-                return (id, entry)
+            return ids.compactMap { id -> KeyIndex.LiveEntry? in
+                guard seen.insert(id).inserted else { return nil }
+                return index.liveEntry(table: table, id: id)
             }
         } read: { entries throws(StoreError) -> [StoredRecord] in
             var records: [StoredRecord] = []
             records.reserveCapacity(entries.count)
-            for (id, entry) in entries {
-                records.append(try load(table: table, id: id, entry: entry, location: entry.location!))
+            for entry in entries {
+                records.append(try load(table: table, entry))
             }
             return records
         }
@@ -61,7 +61,7 @@ extension StorageEngine {
     /// all deleted). Kept by the index, so it costs one dictionary lookup.
     /// - Throws: ``StoreError/Code/closed``.
     public func liveRecordCount(table: String) throws(StoreError) -> Int {
-        try readIndex { $0.liveCountByTable[table] ?? 0 }
+        try readIndex { $0.liveCount(table: table) }
     }
 
     /// The latest version of a key, tombstones included (0 if never written), and whether it is live.
@@ -104,7 +104,8 @@ extension StorageEngine {
         }
     }
 
-    private func load(table: String, id: String, entry: IndexEntry, location: RecordLocation) throws(StoreError) -> StoredRecord {
+    private func load(table: String, _ live: KeyIndex.LiveEntry) throws(StoreError) -> StoredRecord {
+        let (id, entry, location) = (live.id, live.entry, live.location)
         let payload = try framePayload(location)
         let start = Int(location.recordOffset)
         let end = start + Int(location.recordLength)
@@ -113,7 +114,7 @@ extension StorageEngine {
                               path: segmentPath(location.segment), offset: location.frameOffset)
         }
         return StoredRecord(table: table, id: id, version: entry.version, sequence: entry.sequence,
-                            foreignKeys: entry.foreignKeys, bytes: Array(payload[start..<end]))
+                            foreignKeys: live.foreignKeys, bytes: Array(payload[start..<end]))
     }
 
     /// The uncompressed payload of the frame at `location`, from the cache or from disk.

@@ -3,6 +3,7 @@ extension StorageEngine {
     package struct ScannedRecord {
         package var id: String
         package var version: UInt64
+        /// The record's foreign keys; empty unless the scan was asked for them.
         package var foreignKeys: [ForeignKey]
         package var bytes: UnsafeRawBufferPointer
     }
@@ -14,18 +15,20 @@ extension StorageEngine {
     /// `body` must not compact or close the store: the scan keeps the segments it reads open,
     /// and both wait for it.
     ///
+    /// Foreign keys are looked up only `withForeignKeys` (an array per record).
+    ///
     /// - Throws: ``StoreError/Code/closed``; ``StoreError/Code/corruption`` if a frame no
     ///   longer verifies; what `body` throws.
-    package func scan(table: String, _ body: (ScannedRecord) throws(StoreError) -> Void) throws(StoreError) {
-        try pinned { (index: KeyIndex) -> [(id: String, entry: IndexEntry, location: RecordLocation)] in
-            guard let table = index.primary[table] else { return [] }
-            return table.compactMap { id, entry in entry.location.map { (id, entry, $0) } }
+    package func scan(table: String, withForeignKeys: Bool = false,
+                      _ body: (ScannedRecord) throws(StoreError) -> Void) throws(StoreError) {
+        try pinned { (index: KeyIndex) -> [KeyIndex.LiveEntry] in
+            index.liveEntries(table: table, withForeignKeys: withForeignKeys)
         } read: { entries throws(StoreError) in
             try scan(table: table, entries: entries, body)
         }
     }
 
-    private func scan(table: String, entries: [(id: String, entry: IndexEntry, location: RecordLocation)],
+    private func scan(table: String, entries: [KeyIndex.LiveEntry],
                       _ body: (ScannedRecord) throws(StoreError) -> Void) throws(StoreError) {
         var entries = entries
         entries.sort { ($0.location.segment, $0.location.frameOffset, $0.location.recordOffset)
@@ -44,7 +47,7 @@ extension StorageEngine {
                         throw .corruption("record \(table)/\(entry.id) lies outside its frame's payload",
                                           path: segmentPath(location.segment), offset: location.frameOffset)
                     }
-                    try body(ScannedRecord(id: entry.id, version: entry.entry.version, foreignKeys: entry.entry.foreignKeys,
+                    try body(ScannedRecord(id: entry.id, version: entry.entry.version, foreignKeys: entry.foreignKeys,
                                            bytes: UnsafeRawBufferPointer(rebasing: buffer[lower..<upper])))
                 }
             }

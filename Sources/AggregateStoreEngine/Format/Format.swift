@@ -91,6 +91,11 @@ package enum Format {
     package static let snapshotTemporaryFileName = "SNAPSHOT.tmp"
     /// `AGIX` in little-endian byte order.
     package static let snapshotMagic: UInt32 = 0x5849_4741
+    /// The snapshot layout's version, apart from the log's ``version``: a snapshot of another
+    /// layout is ignored (the log is read instead). Layout 2 numbers each table's foreign-key
+    /// values once; layout 1 (written by format 3 before it, with 3 in this field) repeated them
+    /// in every entry.
+    package static let snapshotVersion: UInt16 = 4
 
     // MARK: Checksums
 

@@ -25,9 +25,9 @@ package struct IndexSnapshot: Sendable, Equatable {
 
     /// The snapshot's bytes: header, body, masked CRC32C of both.
     package func encoded(salt: UInt64) -> [UInt8] {
-        var writer = ByteWriter(capacity: 64 + index.liveCount * 64)
+        var writer = ByteWriter(capacity: 64 + index.keyCount * 48)
         writer.writeUInt32(Format.snapshotMagic)
-        writer.writeUInt16(Format.version)
+        writer.writeUInt16(Format.snapshotVersion)
         writer.writeUInt16(0)
         writer.writeUInt64(salt)
         writer.writeVarint(UInt64(segments.count))
@@ -46,32 +46,10 @@ package struct IndexSnapshot: Sendable, Equatable {
         writer.writeUInt8((lastFrameEndsWrite ? 1 : 0) | (compacted ? 2 : 0))
         for count in [counters.frames, counters.puts, counters.deletes, counters.events] { writer.writeVarint(UInt64(count)) }
         for bytes in [counters.frameBytes, counters.payloadBytes, counters.storedBytes] { writer.writeVarint(bytes) }
-        writer.writeVarint(UInt64(index.primary.count))
-        for (table, entries) in index.primary.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
-            writer.writeString(table)
-            writer.writeVarint(UInt64(entries.count))
-            // In key order, so that the same index always gives the same bytes (a dictionary's
-            // order differs from one instance to the next).
-            for (id, entry) in entries.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
-                writer.writeString(id)
-                writer.writeVarint(entry.version)
-                writer.writeVarint(entry.sequence)
-                if let location = entry.location {
-                    writer.writeUInt8(1)
-                    writer.writeVarint(UInt64(location.segment))
-                    writer.writeVarint(UInt64(location.storedLength))
-                    writer.writeVarint(location.frameOffset)
-                    writer.writeVarint(UInt64(location.recordOffset))
-                    writer.writeVarint(UInt64(location.recordLength))
-                } else {
-                    writer.writeUInt8(0)
-                }
-                writer.writeVarint(UInt64(entry.foreignKeys.count))
-                for key in entry.foreignKeys {
-                    writer.writeString(key.field)
-                    writer.writeString(key.value)
-                }
-            }
+        writer.writeVarint(UInt64(index.tables.count))
+        for (name, table) in index.tables.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+            writer.writeString(name)
+            Self.encode(table, into: &writer)
         }
         writer.writeVarint(UInt64(events.runs.count))
         for run in events.runs {
@@ -110,7 +88,7 @@ package struct IndexSnapshot: Sendable, Equatable {
         var reader = ByteReader(buffer)
         guard try reader.readUInt32() == Format.snapshotMagic else { return .failure(SnapshotDefect("its magic number is wrong")) }
         let version = try reader.readUInt16()
-        guard version == Format.version else { return .failure(SnapshotDefect("it is of format version \(version)")) }
+        guard version == Format.snapshotVersion else { return .failure(SnapshotDefect("it is of layout version \(version)")) }
         guard try reader.readUInt16() == 0 else { return .failure(SnapshotDefect("it has unknown flags")) }
         guard try reader.readUInt64() == salt else { return .failure(SnapshotDefect("it belongs to another store")) }
         let segmentCount = try reader.readLength(limit: Format.maximumSegmentCount, "segment count")
@@ -138,35 +116,11 @@ package struct IndexSnapshot: Sendable, Equatable {
         var index = KeyIndex()
         let tableCount = try reader.readLength(limit: buffer.count, "table count")
         for _ in 0..<tableCount {
-            let table = try reader.readString(limit: Format.maximumNameLength, "table")
-            let entryCount = try reader.readLength(limit: buffer.count, "entry count")
-            index.reserve(table: table, count: entryCount)
-            for _ in 0..<entryCount {
-                let id = try reader.readString(limit: Format.maximumNameLength, "id")
-                let version = try reader.readVarint()
-                let sequence = try reader.readVarint()
-                var location: RecordLocation?
-                switch try reader.readUInt8() {
-                case 0:
-                    break
-                case 1:
-                    location = RecordLocation(segment: UInt32(truncatingIfNeeded: try reader.readVarint()),
-                                              storedLength: UInt32(truncatingIfNeeded: try reader.readVarint()),
-                                              frameOffset: try reader.readVarint(),
-                                              recordOffset: UInt32(truncatingIfNeeded: try reader.readVarint()),
-                                              recordLength: UInt32(truncatingIfNeeded: try reader.readVarint()))
-                default:
-                    return .failure(SnapshotDefect("an entry of \(table)/\(id) is malformed"))
-                }
-                let keyCount = try reader.readLength(limit: buffer.count, "foreign-key count")
-                var foreignKeys: [ForeignKey] = []
-                foreignKeys.reserveCapacity(keyCount)
-                for _ in 0..<keyCount {
-                    foreignKeys.append(ForeignKey(field: try reader.readString(limit: Format.maximumNameLength, "field"),
-                                                  value: try reader.readString(limit: Format.maximumNameLength, "value")))
-                }
-                index.restore(table: table, id: id,
-                              entry: IndexEntry(version: version, sequence: sequence, location: location, foreignKeys: foreignKeys))
+            let name = try reader.readString(limit: Format.maximumNameLength, "table")
+            guard index.tables[name] == nil else { return .failure(SnapshotDefect("table \(name) appears twice")) }
+            switch try decodeTable(&reader, limit: buffer.count) {
+            case let .success(table): index.restore(table: name, table)
+            case let .failure(defect): return .failure(SnapshotDefect("table \(name): \(defect)"))
             }
         }
         let runCount = try reader.readLength(limit: buffer.count, "event run count")
@@ -185,6 +139,96 @@ package struct IndexSnapshot: Sendable, Equatable {
             lastFrameOffset: lastFrameOffset, lastFrameCRC: lastFrameCRC, lastFrameWriteIndex: lastFrameWriteIndex,
             lastFrameEndsWrite: flags & 1 != 0, compacted: flags & 2 != 0, counters: counters, index: index,
             events: EventIndex(runs: runs)))
+    }
+
+    /// A table's fields, values and keys (section 3.1); values are renumbered densely.
+    private static func encode(_ table: TableIndex, into writer: inout ByteWriter) {
+        writer.writeVarint(UInt64(table.fields.count))
+        for field in table.fields { writer.writeString(field) }
+        var denseValues = [UInt32](repeating: 0, count: table.values.numberLimit)
+        var valueCount: UInt32 = 0
+        for number in 0..<UInt32(table.values.numberLimit) where table.values.contains(number: number) {
+            denseValues[Int(number)] = valueCount
+            valueCount += 1
+        }
+        writer.writeVarint(UInt64(valueCount))
+        for number in 0..<UInt32(table.values.numberLimit) where table.values.contains(number: number) {
+            table.values.withBytes(of: number) { key in
+                writer.writeVarint(UInt64(key.loadUnaligned(as: UInt16.self).littleEndian))
+                writer.writeLengthPrefixed(UnsafeRawBufferPointer(rebasing: key[2...]))
+            }
+        }
+        writer.writeVarint(UInt64(table.keyCount))
+        table.forEachKey { number in
+            table.ids.withBytes(of: number) { writer.writeLengthPrefixed($0) }
+            let entry = table.entry(number)
+            writer.writeVarint(entry.version)
+            writer.writeVarint(entry.sequence)
+            if let location = entry.location {
+                writer.writeUInt8(1)
+                writer.writeVarint(UInt64(location.segment))
+                writer.writeVarint(UInt64(location.storedLength))
+                writer.writeVarint(location.frameOffset)
+                writer.writeVarint(UInt64(location.recordOffset))
+                writer.writeVarint(UInt64(location.recordLength))
+            } else {
+                writer.writeUInt8(0)
+            }
+            let values = table.valueNumbers(of: number)
+            writer.writeVarint(UInt64(values.count))
+            for value in values { writer.writeVarint(UInt64(denseValues[Int(value)])) }
+        }
+    }
+
+    private static func decodeTable(_ reader: inout ByteReader, limit: Int) throws(ByteReader.Failure)
+        -> Result<TableIndex, SnapshotDefect> {
+        var table = TableIndex()
+        let fieldCount = try reader.readLength(limit: limit, "field count")
+        for _ in 0..<fieldCount {
+            let field = try reader.readString(limit: Format.maximumNameLength, "field")
+            guard table.restoreField(field) else { return .failure(SnapshotDefect("field \(field) appears twice")) }
+        }
+        let valueCount = try reader.readLength(limit: limit, "value count")
+        for position in 0..<valueCount {
+            let field = try reader.readVarint()
+            let value = try reader.readLengthPrefixedBytes(limit: Format.maximumNameLength, "value")
+            guard field < UInt64(fieldCount), table.restoreValue(field: Int(field), value) else {
+                return .failure(SnapshotDefect("value \(position) is out of range or a repeat"))
+            }
+        }
+        let keyCount = try reader.readLength(limit: limit, "key count")
+        table.reserveCapacity(keys: keyCount, bytes: keyCount * 16)
+        var values: [UInt32] = []
+        for position in 0..<keyCount {
+            let id = try reader.readLengthPrefixedBytes(limit: Format.maximumNameLength, "id")
+            let version = try reader.readVarint()
+            let sequence = try reader.readVarint()
+            var location: RecordLocation?
+            switch try reader.readUInt8() {
+            case 0:
+                break
+            case 1:
+                location = RecordLocation(segment: UInt32(truncatingIfNeeded: try reader.readVarint()),
+                                          storedLength: UInt32(truncatingIfNeeded: try reader.readVarint()),
+                                          frameOffset: try reader.readVarint(),
+                                          recordOffset: UInt32(truncatingIfNeeded: try reader.readVarint()),
+                                          recordLength: UInt32(truncatingIfNeeded: try reader.readVarint()))
+            default:
+                return .failure(SnapshotDefect("entry \(position) is malformed"))
+            }
+            values.removeAll(keepingCapacity: true)
+            let fkCount = try reader.readLength(limit: limit, "foreign-key count")
+            for _ in 0..<fkCount {
+                let value = try reader.readVarint()
+                guard value < UInt64(valueCount) else { return .failure(SnapshotDefect("entry \(position) names an unknown value")) }
+                values.append(UInt32(value))
+            }
+            guard table.restoreKey(id, entry: IndexEntry(version: version, sequence: sequence, location: location),
+                                   valueNumbers: values) else {
+                return .failure(SnapshotDefect("entry \(position) is a repeat or out of range"))
+            }
+        }
+        return .success(table)
     }
 }
 

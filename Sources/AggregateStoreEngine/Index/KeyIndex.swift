@@ -4,15 +4,10 @@
 /// A value type: the writer applies commits to it under the index lock, and
 /// ``StorageEngine/verify()`` compares it with one rebuilt from the log.
 package struct KeyIndex: Sendable, Equatable {
-    /// table → id → entry (tombstones included, so versions keep increasing after a delete).
-    package private(set) var primary: [String: [String: IndexEntry]] = [:]
-    /// table → field → value → ids.
-    package private(set) var foreign: [String: [String: [String: Set<String>]]] = [:]
+    /// table → its keys (tombstones included, so versions keep increasing after a delete).
+    package private(set) var tables: [String: TableIndex] = [:]
     /// The number of live records.
     package private(set) var liveCount = 0
-    /// table → its number of live records; tables without one are absent. Kept up to date by
-    /// every write so that counting and listing tables never walks the keys.
-    package private(set) var liveCountByTable: [String: Int] = [:]
     /// segment → bytes of the live records it holds, from which compaction reckons its dead bytes.
     package private(set) var liveBytesBySegment: [UInt32: UInt64] = [:]
 
@@ -20,33 +15,112 @@ package struct KeyIndex: Sendable, Equatable {
 
     /// The entry of a key, live or a tombstone.
     package func entry(table: String, id: String) -> IndexEntry? {
-        primary[table]?[id]
+        tables[table]?.entry(id: id)
+    }
+
+    /// The foreign keys of a live record (none for a tombstone or a missing key).
+    package func foreignKeys(table: String, id: String) -> [ForeignKey] {
+        guard let table = tables[table], let number = table.number(of: id) else { return [] }
+        return table.foreignKeys(number)
     }
 
     /// The ids of live records of `table` whose `field` references `value`, sorted.
     package func ids(table: String, field: String, value: String) -> [String] {
-        guard let ids = foreign[table]?[field]?[value] else { return [] }
-        return ids.sorted()
+        guard let table = tables[table] else { return [] }
+        return table.numbers(field: field, value: value).map(table.id).sorted()
     }
 
-    /// The number of tables that have ever held a record.
-    package var tableCount: Int { primary.count }
+    /// The number of keys, tombstones included.
+    package var keyCount: Int { tables.values.reduce(0) { $0 + $1.keyCount } }
+
+    /// The bytes of all live records.
+    package var liveRecordBytes: UInt64 { liveBytesBySegment.values.reduce(0, +) }
+
+    /// The number of live records of `table`.
+    package func liveCount(table: String) -> Int { tables[table]?.liveCount ?? 0 }
 
     /// Live record counts per table, for every table that has ever held a record (0 when
     /// only tombstones are left).
     package func liveCounts() -> [String: Int] {
-        primary.mapValues { _ in 0 }.merging(liveCountByTable) { _, live in live }
+        tables.mapValues(\.liveCount)
     }
 
     /// The ids of the live records of `table`, sorted.
     package func liveIds(table: String) -> [String] {
-        guard let entries = primary[table], liveCountByTable[table] != nil else { return [] }
-        return entries.compactMap { $0.value.isLive ? $0.key : nil }.sorted()
+        liveEntries(table: table).map(\.id).sorted()
+    }
+
+    /// A live record as the index knows it.
+    package struct LiveEntry: Sendable {
+        package var id: String
+        package var entry: IndexEntry
+        package var location: RecordLocation
+        /// Empty unless asked for.
+        package var foreignKeys: [ForeignKey]
+    }
+
+    /// The live records of `table`, in no particular order, with their foreign keys if
+    /// `withForeignKeys` (which costs an array per record).
+    package func liveEntries(table: String, withForeignKeys: Bool = false) -> [LiveEntry] {
+        guard let table = tables[table] else { return [] }
+        var live: [LiveEntry] = []
+        live.reserveCapacity(table.liveCount)
+        table.forEachKey { number in
+            let entry = table.entry(number)
+            guard let location = entry.location else { return }
+            live.append(LiveEntry(id: table.id(number), entry: entry, location: location,
+                                  foreignKeys: withForeignKeys ? table.foreignKeys(number) : []))
+        }
+        return live
+    }
+
+    /// The entry of a live record with its foreign keys, or nil if the key is missing or deleted.
+    package func liveEntry(table: String, id: String) -> LiveEntry? {
+        guard let table = tables[table], let number = table.number(of: id) else { return nil }
+        let entry = table.entry(number)
+        guard let location = entry.location else { return nil }
+        return LiveEntry(id: id, entry: entry, location: location, foreignKeys: table.foreignKeys(number))
     }
 
     /// The tables with at least one live record, sorted.
     package func liveTables() -> [String] {
-        liveCountByTable.keys.sorted()
+        tables.filter { $0.value.liveCount > 0 }.keys.sorted()
+    }
+
+    /// The whole foreign-key index as nested dictionaries, table → field → value → ids: for
+    /// tests and checks that compare it with a model.
+    package func foreignKeyMap() -> [String: [String: [String: Set<String>]]] {
+        var map: [String: [String: [String: Set<String>]]] = [:]
+        for (name, table) in tables {
+            table.forEachKey { number in
+                for key in table.foreignKeys(number) {
+                    map[name, default: [:]][key.field, default: [:]][key.value, default: []].insert(table.id(number))
+                }
+            }
+        }
+        return map
+    }
+
+    package static func == (lhs: KeyIndex, rhs: KeyIndex) -> Bool {
+        guard lhs.liveCount == rhs.liveCount, lhs.liveBytesBySegment == rhs.liveBytesBySegment,
+              lhs.tables.count == rhs.tables.count else { return false }
+        for (name, left) in lhs.tables {
+            guard let right = rhs.tables[name], left.keyCount == right.keyCount, left.liveCount == right.liveCount else {
+                return false
+            }
+            var equal = true
+            left.forEachKey { number in
+                guard equal else { return }
+                let id = left.id(number)
+                guard let other = right.number(of: id), left.entry(number) == right.entry(other),
+                      Set(left.foreignKeys(number)) == Set(right.foreignKeys(other)) else {
+                    equal = false
+                    return
+                }
+            }
+            guard equal else { return false }
+        }
+        return true
     }
 
     /// Describes the first put or delete of `payload` whose version is not one more than its
@@ -82,24 +156,14 @@ package struct KeyIndex: Sendable, Equatable {
                 let location = RecordLocation(segment: frame.segment, storedLength: UInt32(storedLength),
                                               frameOffset: frame.offset, recordOffset: UInt32(record.lowerBound),
                                               recordLength: UInt32(record.count))
-                replace(table: table, id: id,
-                        with: IndexEntry(version: version, sequence: sequence, location: location, foreignKeys: foreignKeys))
+                replace(table: table, id: id, with: IndexEntry(version: version, sequence: sequence, location: location),
+                        foreignKeys: foreignKeys)
             case let .delete(table, id, version):
-                replace(table: table, id: id, with: IndexEntry(version: version, sequence: sequence, location: nil, foreignKeys: []))
+                replace(table: table, id: id, with: IndexEntry(version: version, sequence: sequence, location: nil), foreignKeys: [])
             case .event:
                 break
             }
         }
-    }
-
-    /// Makes room for `count` keys of `table`, before a snapshot's entries are restored.
-    package mutating func reserve(table: String, count: Int) {
-        primary[table, default: [:]].reserveCapacity(count)
-    }
-
-    /// Adds a key's entry as a snapshot recorded it (the foreign-key index and the counts follow).
-    package mutating func restore(table: String, id: String, entry: IndexEntry) {
-        replace(table: table, id: id, with: entry)
     }
 
     /// Applies a compaction's move of a record, if the key's entry is still the one moved:
@@ -107,9 +171,8 @@ package struct KeyIndex: Sendable, Equatable {
     /// - Returns: Whether the entry moved.
     @discardableResult
     package mutating func move(table: String, id: String, from old: RecordLocation, to new: RecordLocation) -> Bool {
-        guard var entry = primary[table]?[id], entry.location == old else { return false }
-        entry.location = new
-        primary[table]![id] = entry
+        guard let number = tables[table]?.number(of: id), tables[table]!.entry(number).location == old else { return false }
+        tables[table]!.relocate(number, to: new)
         account(old, -1)
         account(new, +1)
         return true
@@ -117,9 +180,18 @@ package struct KeyIndex: Sendable, Equatable {
 
     /// Forgets a tombstone compaction dropped from the log, if it is still the key's entry.
     package mutating func forget(table: String, id: String, tombstoneSequence: UInt64) {
-        guard let entry = primary[table]?[id], !entry.isLive, entry.sequence == tombstoneSequence else { return }
-        primary[table]![id] = nil
-        if primary[table]!.isEmpty { primary[table] = nil }
+        guard let number = tables[table]?.number(of: id) else { return }
+        let entry = tables[table]!.entry(number)
+        guard !entry.isLive, entry.sequence == tombstoneSequence else { return }
+        tables[table]!.remove(number)
+        if tables[table]!.keyCount == 0 { tables[table] = nil }
+    }
+
+    /// Adds a table as a snapshot recorded it.
+    mutating func restore(table name: String, _ table: TableIndex) {
+        tables[name] = table
+        liveCount += table.liveCount
+        table.forEachKey { number in account(table.entry(number).location, +1) }
     }
 
     private mutating func account(_ location: RecordLocation?, _ sign: Int) {
@@ -130,33 +202,11 @@ package struct KeyIndex: Sendable, Equatable {
         liveBytesBySegment[location.segment] = updated > 0 ? updated : nil
     }
 
-    private mutating func replace(table: String, id: String, with entry: IndexEntry) {
-        let old = primary[table, default: [:]].updateValue(entry, forKey: id)
+    private mutating func replace(table: String, id: String, with entry: IndexEntry, foreignKeys: [ForeignKey]) {
+        let old = tables[table, default: TableIndex()].replace(id: id, with: entry, foreignKeys: foreignKeys)
         account(old?.location, -1)
         account(entry.location, +1)
-        if let old, old.isLive {
-            liveCount -= 1
-            let remaining = liveCountByTable[table, default: 0] - 1
-            liveCountByTable[table] = remaining > 0 ? remaining : nil
-            unindex(table: table, id: id, old.foreignKeys)
-        }
-        if entry.isLive {
-            liveCount += 1
-            liveCountByTable[table, default: 0] += 1
-            for key in entry.foreignKeys {
-                foreign[table, default: [:]][key.field, default: [:]][key.value, default: []].insert(id)
-            }
-        }
-    }
-
-    private mutating func unindex(table: String, id: String, _ keys: [ForeignKey]) {
-        for key in keys {
-            foreign[table]?[key.field]?[key.value]?.remove(id)
-            if foreign[table]?[key.field]?[key.value]?.isEmpty == true {
-                foreign[table]?[key.field]?[key.value] = nil
-            }
-            if foreign[table]?[key.field]?.isEmpty == true { foreign[table]?[key.field] = nil }
-            if foreign[table]?.isEmpty == true { foreign[table] = nil }
-        }
+        if old?.isLive == true { liveCount -= 1 }
+        if entry.isLive { liveCount += 1 }
     }
 }

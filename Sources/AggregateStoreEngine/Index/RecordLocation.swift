@@ -37,8 +37,6 @@ package struct IndexEntry: Sendable, Hashable {
     package var sequence: UInt64
     /// The record's location; nil for a tombstone.
     package var location: RecordLocation?
-    /// The record's foreign keys, kept so a later write can unindex them.
-    package var foreignKeys: [ForeignKey]
 
     /// Whether the key has a live record (not a tombstone).
     package var isLive: Bool { location != nil }

@@ -312,6 +312,9 @@ package struct Recovery {
             (log.index, log.events) = (KeyIndex(), EventIndex())
             var counters = log.counters
             let outcome = try scanner.scan(resumingAt: resume) { frame throws(StoreError) in
+                guard frame.offset <= UInt64(UInt32.max) else {
+                    throw .corruption("frame lies beyond the largest segment size (\(UInt32.max) bytes)", path: segmentPath, offset: frame.offset)
+                }
                 if let violation = index.versionViolation(in: frame.payload, consecutive: !compacted) {
                     throw .corruption("frame breaks the version sequence: \(violation)", path: segmentPath, offset: frame.offset)
                 }

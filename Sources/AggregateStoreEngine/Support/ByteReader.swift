@@ -100,6 +100,11 @@ package struct ByteReader {
         return start..<start + length
     }
 
+    /// A length-prefixed byte run, in place: valid as long as the buffer.
+    package mutating func readLengthPrefixedBytes(limit: Int = .max, _ what: String) throws(Failure) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: buffer[try readLengthPrefixedRange(limit: limit, what)])
+    }
+
     /// A length-prefixed byte run, copied.
     package mutating func readLengthPrefixed(limit: Int = .max, _ what: String) throws(Failure) -> [UInt8] {
         let range = try readLengthPrefixedRange(limit: limit, what)

@@ -54,6 +54,12 @@ package struct ByteWriter {
         return start
     }
 
+    /// A varint byte count followed by the bytes.
+    package mutating func writeLengthPrefixed(_ value: UnsafeRawBufferPointer) {
+        writeVarint(UInt64(value.count))
+        bytes.append(contentsOf: value)
+    }
+
     /// Raw bytes, without a length.
     package mutating func writeRaw(_ value: some Sequence<UInt8>) { bytes.append(contentsOf: value) }
 

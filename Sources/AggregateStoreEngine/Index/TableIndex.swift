@@ -1,0 +1,293 @@
+/// One table's part of the indexes: its keys with their latest versions and locations, and its
+/// foreign-key values with the records that reference them.
+///
+/// Every key has a number (from ``InternTable``) that indexes a fixed-size ``PackedEntry``;
+/// foreign-key values are numbered the same way, keyed by field and value, and a record refers
+/// to them by number. About 40 bytes per entry, 8 per key slot, and the id's bytes.
+package struct TableIndex: Sendable {
+    /// A key's entry, 40 bytes.
+    struct PackedEntry: Sendable {
+        var version: UInt64
+        var sequence: UInt64
+        var segment: UInt32
+        /// Segments are at most `UInt32.max` bytes (``EngineConfiguration/segmentSize``), so a
+        /// frame's offset fits.
+        var frameOffset: UInt32
+        /// ``tombstone`` for a deleted key.
+        var storedLength: UInt32
+        var recordOffset: UInt32
+        var recordLength: UInt32
+        /// 0: none; ``severalForeignKeys``: see ``TableIndex/severalForeignKeys``; otherwise the
+        /// value number plus one.
+        var foreignKeys: UInt32
+
+        static let tombstone = UInt32.max
+        static let severalForeignKeys = UInt32.max
+
+        var isLive: Bool { storedLength != Self.tombstone }
+
+        init(_ entry: IndexEntry) {
+            version = entry.version
+            sequence = entry.sequence
+            if let location = entry.location {
+                precondition(location.frameOffset <= UInt64(UInt32.max), "a frame offset beyond a segment's largest size")
+                segment = location.segment
+                frameOffset = UInt32(location.frameOffset)
+                storedLength = location.storedLength
+                recordOffset = location.recordOffset
+                recordLength = location.recordLength
+            } else {
+                (segment, frameOffset, storedLength, recordOffset, recordLength) = (0, 0, Self.tombstone, 0, 0)
+            }
+            foreignKeys = 0
+        }
+
+        var entry: IndexEntry {
+            IndexEntry(version: version, sequence: sequence, location: isLive ? location : nil)
+        }
+
+        var location: RecordLocation {
+            RecordLocation(segment: segment, storedLength: storedLength, frameOffset: UInt64(frameOffset),
+                           recordOffset: recordOffset, recordLength: recordLength)
+        }
+    }
+
+    /// The keys, numbered; `entries[number]` is a key's entry.
+    private(set) var ids = InternTable()
+    private(set) var entries: [PackedEntry] = []
+    /// Foreign-key field names, numbered in order of first use.
+    private(set) var fields: [String] = []
+    private var fieldNumbers: [String: UInt16] = [:]
+    /// (field number, value) → value number; the key is the field number's two bytes, then the value.
+    private(set) var values = InternTable()
+    private var postings = PostingLists()
+    /// entry number → value numbers, for the records with more than one foreign key.
+    private var severalForeignKeys: [UInt32: [UInt32]] = [:]
+    /// The number of live records.
+    package private(set) var liveCount = 0
+
+    package init() {}
+
+    /// The number of keys, tombstones included.
+    package var keyCount: Int { ids.count }
+
+    // MARK: Lookups
+
+    /// The number of key `id`, if the table has it.
+    package func number(of id: String) -> UInt32? {
+        var id = id
+        return id.withUTF8 { ids.number(of: UnsafeRawBufferPointer($0)) }
+    }
+
+    /// The entry of key `number`.
+    package func entry(_ number: UInt32) -> IndexEntry { entries[Int(number)].entry }
+
+    /// The entry of key `id`, live or a tombstone.
+    package func entry(id: String) -> IndexEntry? { number(of: id).map(entry) }
+
+    /// The id of key `number`.
+    package func id(_ number: UInt32) -> String { ids.string(of: number) }
+
+    /// Calls `body` with the number of every key, tombstones included, in no particular order.
+    package func forEachKey(_ body: (UInt32) -> Void) {
+        for number in 0..<UInt32(ids.numberLimit) where ids.contains(number: number) { body(number) }
+    }
+
+    /// The foreign keys of key `number`, in the order the record gave them (repeats dropped).
+    package func foreignKeys(_ number: UInt32) -> [ForeignKey] {
+        valueNumbers(of: entries[Int(number)], number: number).map(foreignKey(ofValue:))
+    }
+
+    /// The numbers of the live records whose foreign key `field` is `value`.
+    package func numbers(field: String, value: String) -> [UInt32] {
+        guard let field = fieldNumbers[field] else { return [] }
+        return withValueKey(field: field, value: value) { key in
+            values.number(of: key).map(postings.entries(of:)) ?? []
+        }
+    }
+
+    // MARK: Changes
+
+    /// Sets key `id`'s entry, adding the key if it is new.
+    /// - Returns: The entry it replaced.
+    @discardableResult
+    package mutating func replace(id: String, with entry: IndexEntry, foreignKeys: [ForeignKey]) -> IndexEntry? {
+        var id = id
+        let (number, inserted) = id.withUTF8 { ids.insert(UnsafeRawBufferPointer($0)) }
+        return replace(number: number, isNew: inserted, with: entry, foreignKeys: foreignKeys)
+    }
+
+    /// Sets the entry of key `number`; `isNew` when the number was just given to the key.
+    private mutating func replace(number: UInt32, isNew: Bool, with entry: IndexEntry, foreignKeys: [ForeignKey]) -> IndexEntry? {
+        var packed = PackedEntry(entry)
+        guard !isNew else {
+            if Int(number) == entries.count { entries.append(packed) } else { entries[Int(number)] = packed }
+            if packed.isLive {
+                liveCount += 1
+                attach(interned(foreignKeys), to: number)
+            }
+            return nil
+        }
+        let old = entries[Int(number)]
+        if old.isLive, packed.isLive, let unchanged = existingValueNumbers(foreignKeys),
+           unchanged == valueNumbers(of: old, number: number) {
+            // The common update: same foreign keys, so the lists stay as they are.
+            packed.foreignKeys = old.foreignKeys
+            entries[Int(number)] = packed
+            return old.entry
+        }
+        if old.isLive {
+            liveCount -= 1
+            detach(from: number)
+        }
+        entries[Int(number)] = packed
+        if packed.isLive {
+            liveCount += 1
+            attach(interned(foreignKeys), to: number)
+        }
+        return old.entry
+    }
+
+    /// Points key `number` at a new location (a compaction's move).
+    package mutating func relocate(_ number: UInt32, to location: RecordLocation) {
+        var moved = PackedEntry(IndexEntry(version: 0, sequence: 0, location: location))
+        let old = entries[Int(number)]
+        (moved.version, moved.sequence, moved.foreignKeys) = (old.version, old.sequence, old.foreignKeys)
+        entries[Int(number)] = moved
+    }
+
+    /// Removes key `number`, a tombstone.
+    package mutating func remove(_ number: UInt32) {
+        precondition(!entries[Int(number)].isLive, "only a tombstone is forgotten")
+        ids.remove(number)
+    }
+
+    // MARK: Restoring a snapshot
+
+    /// Adds foreign-key field `name` with the next field number.
+    /// - Returns: false if the table has the field already.
+    mutating func restoreField(_ name: String) -> Bool {
+        guard fieldNumbers[name] == nil, fields.count < Int(UInt16.max) else { return false }
+        fieldNumbers[name] = UInt16(fields.count)
+        fields.append(name)
+        return true
+    }
+
+    /// Adds a foreign-key value with the next value number (the table must have no key yet).
+    /// - Returns: false if the field is unknown or the value a repeat.
+    mutating func restoreValue(field: Int, _ value: UnsafeRawBufferPointer) -> Bool {
+        guard field < fields.count, value.count + 2 <= InternTable.maximumLength else { return false }
+        return withUnsafeTemporaryAllocation(byteCount: value.count + 2, alignment: 1) { key in
+            key.storeBytes(of: UInt16(field).littleEndian, toByteOffset: 0, as: UInt16.self)
+            UnsafeMutableRawBufferPointer(rebasing: key[2...]).copyMemory(from: value)
+            return values.insert(UnsafeRawBufferPointer(key)).inserted
+        }
+    }
+
+    /// Adds key `id` with its entry and the numbers of the values it references.
+    /// - Returns: false if the key is a repeat, or a value number unknown.
+    mutating func restoreKey(_ id: UnsafeRawBufferPointer, entry: IndexEntry, valueNumbers: [UInt32]) -> Bool {
+        guard id.count <= InternTable.maximumLength, valueNumbers.allSatisfy({ values.contains(number: $0) }),
+              Set(valueNumbers).count == valueNumbers.count, entry.isLive || valueNumbers.isEmpty,
+              entry.location.map({ $0.frameOffset <= UInt64(UInt32.max) && $0.storedLength != PackedEntry.tombstone }) ?? true
+        else { return false }
+        let (number, inserted) = ids.insert(id)
+        guard inserted, Int(number) <= PostingLists.maximumEntryNumber else { return false }
+        let packed = PackedEntry(entry)
+        if Int(number) == entries.count { entries.append(packed) } else { entries[Int(number)] = packed }
+        if packed.isLive {
+            liveCount += 1
+            attach(valueNumbers, to: number)
+        }
+        return true
+    }
+
+    /// Makes room for `count` keys of `bytes` bytes in all.
+    mutating func reserveCapacity(keys count: Int, bytes: Int) {
+        ids.reserveCapacity(count, bytes: bytes)
+        entries.reserveCapacity(count)
+    }
+
+    // MARK: Foreign keys
+
+    /// The value numbers key `number` references.
+    func valueNumbers(of number: UInt32) -> [UInt32] { valueNumbers(of: entries[Int(number)], number: number) }
+
+    private func valueNumbers(of entry: PackedEntry, number: UInt32) -> [UInt32] {
+        switch entry.foreignKeys {
+        case 0: return []
+        case PackedEntry.severalForeignKeys: return severalForeignKeys[number] ?? []
+        default: return [entry.foreignKeys - 1]
+        }
+    }
+
+    private func foreignKey(ofValue value: UInt32) -> ForeignKey {
+        values.withBytes(of: value) { key in
+            let field = Int(key.loadUnaligned(as: UInt16.self).littleEndian)
+            return ForeignKey(field: fields[field], value: String(decoding: key.dropFirst(2), as: UTF8.self))
+        }
+    }
+
+    /// The value numbers of `foreignKeys` if every one is known, without adding any.
+    private func existingValueNumbers(_ foreignKeys: [ForeignKey]) -> [UInt32]? {
+        var numbers: [UInt32] = []
+        for key in foreignKeys {
+            guard let field = fieldNumbers[key.field],
+                  let value = withValueKey(field: field, value: key.value, values.number(of:)) else { return nil }
+            if !numbers.contains(value) { numbers.append(value) }
+        }
+        return numbers
+    }
+
+    /// The value numbers of `foreignKeys`, adding the fields and values not seen before.
+    private mutating func interned(_ foreignKeys: [ForeignKey]) -> [UInt32] {
+        var numbers: [UInt32] = []
+        for key in foreignKeys {
+            let field: UInt16
+            if let known = fieldNumbers[key.field] {
+                field = known
+            } else {
+                precondition(fields.count < Int(UInt16.max), "more foreign-key fields in a table than the index can number")
+                field = UInt16(fields.count)
+                fields.append(key.field)
+                fieldNumbers[key.field] = field
+            }
+            let value = withValueKey(field: field, value: key.value) { values.insert($0).number }
+            if !numbers.contains(value) { numbers.append(value) }
+        }
+        return numbers
+    }
+
+    /// Records that live key `number` references `valueNumbers`.
+    private mutating func attach(_ valueNumbers: [UInt32], to number: UInt32) {
+        for value in valueNumbers { postings.add(number, to: value) }
+        switch valueNumbers.count {
+        case 0: entries[Int(number)].foreignKeys = 0
+        case 1: entries[Int(number)].foreignKeys = valueNumbers[0] + 1
+        default:
+            entries[Int(number)].foreignKeys = PackedEntry.severalForeignKeys
+            severalForeignKeys[number] = valueNumbers
+        }
+    }
+
+    /// Drops key `number`'s references, and the values no record references any more.
+    private mutating func detach(from number: UInt32) {
+        for value in valueNumbers(of: entries[Int(number)], number: number) where postings.remove(number, from: value) {
+            values.remove(value)
+        }
+        entries[Int(number)].foreignKeys = 0
+        severalForeignKeys[number] = nil
+    }
+
+    /// Calls `body` with the value key of (`field`, `value`): the field number's two bytes, then the value.
+    private func withValueKey<Result>(field: UInt16, value: String, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        var value = value
+        return value.withUTF8 { utf8 in
+            withUnsafeTemporaryAllocation(byteCount: utf8.count + 2, alignment: 1) { key in
+                key.storeBytes(of: field.littleEndian, toByteOffset: 0, as: UInt16.self)
+                UnsafeMutableRawBufferPointer(rebasing: key[2...]).copyMemory(from: UnsafeRawBufferPointer(utf8))
+                return body(UnsafeRawBufferPointer(key))
+            }
+        }
+    }
+}

@@ -1,0 +1,194 @@
+import Testing
+@testable import AggregateStoreEngine
+
+/// The compact index's parts against plain dictionaries, under long random sequences of
+/// changes (seeded, so a failure replays).
+struct KeyIndexTests {
+    @Test(arguments: [1, 2, 3])
+    func anInternTableKeepsNumbersAndFindsEveryString(seed: UInt64) {
+        var random = SplitMix64(seed: seed)
+        var table = InternTable()
+        var model: [[UInt8]: UInt32] = [:]
+        for step in 0..<20_000 {
+            // Long strings now and then, so removals leave enough garbage to compact the arena.
+            let length = step % 97 == 0 ? 2000 : Int(random.next() % 12)
+            let key = (0..<length).map { _ in UInt8(random.next() % 4) }
+            if random.next() % 3 == 0, let victim = model.randomElement(using: &random) {
+                table.remove(victim.value)
+                model[victim.key] = nil
+            } else {
+                let (number, inserted) = key.withUnsafeBytes { table.insert($0) }
+                #expect(inserted == (model[key] == nil))
+                if let known = model[key] { #expect(number == known) }
+                model[key] = number
+            }
+        }
+        #expect(table.count == model.count)
+        for (key, number) in model {
+            #expect(key.withUnsafeBytes { table.number(of: $0) } == number)
+            #expect(table.withBytes(of: number) { Array($0) } == key)
+        }
+        // Numbers are dense: every number below the limit is in use or free for reuse.
+        let used = (0..<UInt32(table.numberLimit)).filter { table.contains(number: $0) }
+        #expect(Set(used) == Set(model.values))
+        #expect([UInt8]([9, 9, 9]).withUnsafeBytes { table.number(of: $0) } == nil)
+    }
+
+    @Test func removedStringsAreCompactedOutOfTheArena() {
+        var table = InternTable()
+        let keys = (0..<100).map { number in [UInt8](repeating: UInt8(number), count: 2000) }
+        let numbers = keys.map { key in key.withUnsafeBytes { table.insert($0).number } }
+        #expect(table.arenaBytes == 200_000)
+        for number in numbers.prefix(90) { table.remove(number) }
+        #expect(table.arenaBytes < 200_000 - 65_536)
+        for (key, number) in zip(keys, numbers).suffix(10) {
+            #expect(key.withUnsafeBytes { table.number(of: $0) } == number)
+            #expect(table.withBytes(of: number) { Array($0) } == key)
+        }
+        #expect(keys[0].withUnsafeBytes { table.number(of: $0) } == nil)
+    }
+
+    @Test func postingListsGrowIntoSetsAndShrinkBack() {
+        var random = SplitMix64(seed: 7)
+        var lists = PostingLists()
+        var model: [UInt32: Set<UInt32>] = [:]
+        for step in 0..<40_000 {
+            // One hot value, so lists pass the set threshold both ways.
+            let value = step % 3 == 0 ? 0 : UInt32(random.next() % 50)
+            let entry = UInt32(random.next() % (value == 0 ? 200 : 6))
+            if random.next() % 2 == 0 {
+                lists.add(entry, to: value)
+                model[value, default: []].insert(entry)
+            } else {
+                model[value]?.remove(entry)
+                let empty = lists.remove(entry, from: value)
+                #expect(empty == (model[value]?.isEmpty ?? true))
+            }
+        }
+        for value in 0..<UInt32(50) {
+            #expect(Set(lists.entries(of: value)) == (model[value] ?? []))
+            #expect(lists.entries(of: value).count == (model[value] ?? []).count)
+            #expect(lists.isEmpty(value) == (model[value] ?? []).isEmpty)
+        }
+    }
+
+    /// What a key should hold.
+    private struct Expected: Equatable {
+        var entry: IndexEntry
+        var foreignKeys: Set<ForeignKey>
+    }
+
+    @Test(arguments: [11, 12])
+    func theIndexAgreesWithADictionaryModelAndItsSnapshotRestoresIt(seed: UInt64) throws {
+        var random = SplitMix64(seed: seed)
+        var index = KeyIndex()
+        var model: [String: [String: Expected]] = [:]
+        var sequence: UInt64 = 0
+        for _ in 0..<6000 {
+            sequence += 1
+            let table = ["orders", "items", "notes"][Int(random.next() % 3)]
+            let id = "k-\(random.next() % 400)"
+            let version = (model[table]?[id]?.entry.version ?? 0) + 1
+            var payload = CommitPayload(unitOfWorkId: "uow", commitTimestamp: 0, operations: [])
+            switch random.next() % 10 {
+            case 0..<6:
+                let keys = (0..<Int(random.next() % 4)).map { _ in
+                    ForeignKey(field: ["customer", "owner"][Int(random.next() % 2)], value: "v-\(random.next() % 30)")
+                }
+                let offset = UInt32(random.next() % 1000), length = UInt32(1 + random.next() % 100)
+                payload.operations = [.put(table: table, id: id, version: version, foreignKeys: keys,
+                                           record: Int(offset)..<Int(offset + length))]
+                let location = RecordLocation(segment: UInt32(1 + random.next() % 4), storedLength: 5000,
+                                              frameOffset: 40 * sequence, recordOffset: offset, recordLength: length)
+                model[table, default: [:]][id] = Expected(entry: IndexEntry(version: version, sequence: sequence, location: location),
+                                                          foreignKeys: Set(keys))
+                index.apply(payload, sequence: sequence, frame: location.frame, storedLength: 5000)
+            case 6..<8:
+                payload.operations = [.delete(table: table, id: id, version: version)]
+                model[table, default: [:]][id] = Expected(entry: IndexEntry(version: version, sequence: sequence, location: nil),
+                                                          foreignKeys: [])
+                index.apply(payload, sequence: sequence, frame: FrameAddress(segment: 1, offset: 40 * sequence), storedLength: 10)
+            case 8:
+                // A compaction drops a tombstone (only if it is still the key's entry).
+                if let tombstone = model[table]?[id], tombstone.entry.location == nil {
+                    index.forget(table: table, id: id, tombstoneSequence: tombstone.entry.sequence)
+                    model[table]![id] = nil
+                }
+            default:
+                // A compaction moves a record; a stale move (an old location) does nothing.
+                guard var expected = model[table]?[id], let old = expected.entry.location else { continue }
+                var new = old
+                new.segment = old.segment + 100
+                let stale = index.move(table: table, id: id, from: new, to: old)
+                let moved = index.move(table: table, id: id, from: old, to: new)
+                #expect(!stale)
+                #expect(moved)
+                expected.entry.location = new
+                model[table]![id] = expected
+            }
+        }
+        try check(index, against: model)
+
+        // The snapshot's bytes restore an equal index, and an index rebuilt in another order
+        // (so laid out differently) is equal too.
+        let snapshot = IndexSnapshot(segments: [Manifest.Segment(id: 1, baseSequence: 1, sealedLength: 0, lastSequence: 0)],
+                                     endOffset: 40, framesInLastSegment: 0, lastSequence: sequence, lastFrameOffset: 0,
+                                     lastFrameCRC: 0, lastFrameWriteIndex: 0, lastFrameEndsWrite: true, compacted: false,
+                                     counters: LogCounters(), index: index, events: EventIndex())
+        let restored = try IndexSnapshot.decode(snapshot.encoded(salt: 5), salt: 5).get()
+        #expect(restored.index == index)
+        try check(restored.index, against: model)
+        var reordered = KeyIndex()
+        for (table, keys) in model.sorted(by: { $0.key > $1.key }) {
+            for (id, expected) in keys.sorted(by: { $0.key > $1.key }) {
+                let operation: CommitPayload.Operation
+                if let location = expected.entry.location {
+                    operation = .put(table: table, id: id, version: expected.entry.version, foreignKeys: Array(expected.foreignKeys),
+                                     record: Int(location.recordOffset)..<Int(location.recordOffset + location.recordLength))
+                } else {
+                    operation = .delete(table: table, id: id, version: expected.entry.version)
+                }
+                reordered.apply(CommitPayload(unitOfWorkId: "uow", commitTimestamp: 0, operations: [operation]), sequence: expected.entry.sequence,
+                                frame: expected.entry.location?.frame ?? FrameAddress(segment: 1, offset: 0),
+                                storedLength: Int(expected.entry.location?.storedLength ?? 0))
+            }
+        }
+        #expect(reordered == index)
+        reordered.forget(table: model.keys.sorted()[0], id: "never", tombstoneSequence: 1)
+        if let (table, keys) = model.first(where: { $0.value.contains { $0.value.entry.location == nil } }),
+           let (id, tombstone) = keys.first(where: { $0.value.entry.location == nil }) {
+            reordered.forget(table: table, id: id, tombstoneSequence: tombstone.entry.sequence)
+            #expect(reordered != index)
+        }
+    }
+
+    private func check(_ index: KeyIndex, against model: [String: [String: Expected]]) throws {
+        var live = 0, bytes: UInt64 = 0
+        var foreign: [String: [String: [String: Set<String>]]] = [:]
+        for (table, keys) in model {
+            for (id, expected) in keys {
+                #expect(index.entry(table: table, id: id) == expected.entry, "\(table)/\(id)")
+                #expect(Set(index.foreignKeys(table: table, id: id)) == expected.foreignKeys, "\(table)/\(id)")
+                if let location = expected.entry.location {
+                    live += 1
+                    bytes += UInt64(location.recordLength)
+                    for key in expected.foreignKeys { foreign[table, default: [:]][key.field, default: [:]][key.value, default: []].insert(id) }
+                }
+            }
+            let liveIds = keys.filter { $0.value.entry.location != nil }.keys.sorted()
+            #expect(index.liveIds(table: table) == liveIds)
+            #expect(index.liveCount(table: table) == liveIds.count)
+        }
+        #expect(index.liveCount == live)
+        #expect(index.liveRecordBytes == bytes)
+        #expect(index.keyCount == model.values.reduce(0) { $0 + $1.count })
+        #expect(index.foreignKeyMap() == foreign)
+        for (table, fields) in foreign {
+            for (field, values) in fields {
+                for (value, ids) in values { #expect(index.ids(table: table, field: field, value: value) == ids.sorted()) }
+            }
+        }
+        #expect(index.ids(table: "orders", field: "customer", value: "nobody").isEmpty)
+        #expect(index.entry(table: "orders", id: "missing") == nil)
+    }
+}
