@@ -62,8 +62,11 @@ struct LifecycleBenchmarks {
         print("Open of \(records) live orders (\(logBytes / 1_048_576) MiB of log, \(snapshotBytes / 1_048_576) MiB snapshot): "
               + "from the snapshot median \(seconds(snapshot)), full rebuild \(seconds(full)) (\(String(format: "%.1f", full / snapshot))x); "
               + "close with snapshot \(seconds(closeSeconds))")
-        print(String(format: "  resident memory of a process that opened it (aggstore stats): %.0f MiB, %.0f bytes per live record",
-                     Double(residentBytes) / 1_048_576, Double(residentBytes) / Double(records)))
+        let indexBytes = residentBytes.after - residentBytes.before
+        print(String(format: "  resident memory of a process that opened it (aggstore stats): %.0f MiB after the open, %.0f MiB before it; "
+                     + "the open added %.0f bytes per live record (ids here are at most %d bytes)",
+                     Double(residentBytes.after) / 1_048_576, Double(residentBytes.before) / 1_048_576,
+                     Double(indexBytes) / Double(records), DemoOrders.orderId(records).utf8.count))
     }
 
     /// Durable commits with and without a compaction running, and the log's size after it.
@@ -133,8 +136,8 @@ struct LifecycleBenchmarks {
     }
 }
 
-/// The resident memory `aggstore stats` reports after opening the store at `path`, in bytes.
-private func residentMemoryOfStats(_ path: String) throws -> Int {
+/// The resident memory `aggstore stats` reports after and before opening the store at `path`, in bytes.
+private func residentMemoryOfStats(_ path: String) throws -> (after: Int, before: Int) {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
     process.arguments = ["stats", path]
@@ -145,10 +148,10 @@ private func residentMemoryOfStats(_ path: String) throws -> Int {
     let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
     guard let line = text.split(separator: "\n").first(where: { $0.contains("process memory") }),
-          let mebibytes = line.split(separator: " ").compactMap({ Int($0) }).first else {
+          case let kibibytes = line.split(separator: " ").compactMap({ Int($0) }), kibibytes.count == 2 else {
         throw ValidationError("aggstore stats did not report its memory")
     }
-    return mebibytes * 1_048_576
+    return (kibibytes[0] * 1024, kibibytes[1] * 1024)
 }
 
 /// The process's resident memory in bytes (Linux `/proc/self/statm`), 0 elsewhere.

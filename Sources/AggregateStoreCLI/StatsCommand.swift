@@ -19,6 +19,7 @@ struct Stats: ParsableCommand {
     func run() throws {
         var configuration = EngineConfiguration()
         configuration.readOnly = true
+        let residentBefore = residentMemory()
         let engine = try openOrExit(directory, configuration: configuration, logger: Logger(label: "aggstore.stats"))
         defer { try? engine.close() }
         let statistics = try engine.statistics()
@@ -39,7 +40,7 @@ struct Stats: ParsableCommand {
         for (table, count) in statistics.tables.sorted(by: { $0.key < $1.key }) {
             print("  table \(table): \(count) live")
         }
-        print("  process memory     \(residentMemory() / 1_048_576) MiB resident after the open")
+        print("  process memory     \(residentMemory() / 1024) KiB resident after the open, \(residentBefore / 1024) KiB before it")
         print("  segments           \(statistics.segments.count)")
         for segment in statistics.segments {
             print("    \(segment.id)  \(segment.bytes) bytes  \(segment.sealed ? "sealed" : "active")  from sequence \(segment.baseSequence)")

@@ -48,6 +48,66 @@ struct KeyIndexTests {
         #expect(keys[0].withUnsafeBytes { table.number(of: $0) } == nil)
     }
 
+    @Test func sipHashMatchesThePapersVectors() {
+        // SipHash-2-4 with key 00 01 … 0f over 00 01 … (Aumasson and Bernstein, appendix A; the
+        // reference implementation's vectors), which checks the code SipHash-1-3 shares.
+        let hasher = SipHash13(key: (0x0706_0504_0302_0100, 0x0F0E_0D0C_0B0A_0908))
+        let vectors: [Int: UInt64] = [0: 0x726F_DB47_DD0E_0E31, 1: 0x74F8_39C5_93DC_67FD, 2: 0x0D6C_8009_D9A9_4F5A,
+                                      7: 0xAB02_00F5_8B01_D137, 8: 0x93F5_F579_9A93_2462, 15: 0xA129_CA61_49BE_45E5,
+                                      63: 0x958A_324C_EB06_4572]
+        for (length, expected) in vectors {
+            let message = (0..<length).map { UInt8($0) }
+            #expect(message.withUnsafeBytes { hasher.hash24($0) } == expected, "length \(length)")
+        }
+        // 1-3 differs from 2-4 and depends on the key.
+        let message: [UInt8] = Array("SO-000123".utf8)
+        #expect(message.withUnsafeBytes { hasher.hash($0) } != message.withUnsafeBytes { hasher.hash24($0) })
+        #expect(message.withUnsafeBytes { hasher.hash($0) } != message.withUnsafeBytes { SipHash13(key: (1, 2)).hash($0) })
+    }
+
+    @Test func aSnapshotWhoseTablesAreDamagedButWhoseCRCMatchesIsRefusedOrSafe() throws {
+        var random = SplitMix64(seed: 99)
+        var index = KeyIndex()
+        for number in 0..<300 {
+            var payload = CommitPayload(unitOfWorkId: "uow", commitTimestamp: 0, operations: [])
+            let keys = (0..<number % 3).map { ForeignKey(field: "f\($0)", value: "v-\(number % 7)") }
+            payload.operations = number % 5 == 4 ? [.delete(table: "t\(number % 2)", id: "k-\(number / 2)", version: 2)]
+                : [.put(table: "t\(number % 2)", id: "k-\(number)", version: 1, foreignKeys: keys, record: 0..<10)]
+            index.apply(payload, sequence: UInt64(number + 1), frame: FrameAddress(segment: 1, offset: UInt64(40 * number)),
+                        storedLength: 100)
+        }
+        let snapshot = IndexSnapshot(segments: [Manifest.Segment(id: 1, baseSequence: 1, sealedLength: 0, lastSequence: 0)],
+                                     endOffset: 40, framesInLastSegment: 0, lastSequence: 300, lastFrameOffset: 0,
+                                     lastFrameCRC: 0, lastFrameWriteIndex: 0, lastFrameEndsWrite: true, compacted: false,
+                                     counters: LogCounters(), index: index, events: EventIndex())
+        let bytes = snapshot.encoded(salt: 1)
+        var refused = 0
+        for _ in 0..<3000 {
+            var damaged = bytes
+            for _ in 0..<1 + Int(random.next() % 3) {
+                let position = 40 + Int(random.next() % UInt64(bytes.count - 44))
+                damaged[position] ^= UInt8(1 << (random.next() % 8))
+            }
+            let crc = CRC32C.mask(CRC32C.checksum(Array(damaged[..<(damaged.count - 4)])))
+            withUnsafeBytes(of: crc.littleEndian) { damaged.replaceSubrange((damaged.count - 4)..., with: $0) }
+            switch IndexSnapshot.decode(damaged, salt: 1) {
+            case .failure:
+                refused += 1
+            case var .success(decoded):
+                // Accepted (a flip in a version or an offset is just another value): it must
+                // still answer and take changes without trapping.
+                _ = decoded.index.liveIds(table: "t0")
+                _ = decoded.index.ids(table: "t1", field: "f0", value: "v-3")
+                _ = decoded.index.foreignKeyMap()
+                decoded.index.apply(CommitPayload(unitOfWorkId: "uow", commitTimestamp: 0, operations: [
+                    .put(table: "t0", id: "k-0", version: 9, foreignKeys: [ForeignKey(field: "f1", value: "v-1")], record: 0..<1),
+                    .delete(table: "t1", id: "k-1", version: 9),
+                ]), sequence: 400, frame: FrameAddress(segment: 2, offset: 40), storedLength: 10)
+            }
+        }
+        #expect(refused > 0)
+    }
+
     @Test func postingListsGrowIntoSetsAndShrinkBack() {
         var random = SplitMix64(seed: 7)
         var lists = PostingLists()
@@ -65,10 +125,15 @@ struct KeyIndexTests {
                 #expect(empty == (model[value]?.isEmpty ?? true))
             }
         }
+        // Built in one go, as a snapshot restores them, the lists are the same.
+        let built = PostingLists(valueLimit: 50, references: model.flatMap { value, entries in entries.map { ($0, value) } })
+        #expect((model[0] ?? []).count > 64)
         for value in 0..<UInt32(50) {
-            #expect(Set(lists.entries(of: value)) == (model[value] ?? []))
-            #expect(lists.entries(of: value).count == (model[value] ?? []).count)
-            #expect(lists.isEmpty(value) == (model[value] ?? []).isEmpty)
+            for lists in [lists, built] {
+                #expect(Set(lists.entries(of: value)) == (model[value] ?? []))
+                #expect(lists.entries(of: value).count == (model[value] ?? []).count)
+                #expect(lists.isEmpty(value) == (model[value] ?? []).isEmpty)
+            }
         }
     }
 

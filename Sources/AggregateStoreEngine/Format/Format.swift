@@ -96,6 +96,8 @@ package enum Format {
     /// values once; layout 1 (written by format 3 before it, with 3 in this field) repeated them
     /// in every entry.
     package static let snapshotVersion: UInt16 = 4
+    /// Bytes per key entry in a snapshot's table (section 3.1).
+    package static let snapshotEntryLength = 40
 
     // MARK: Checksums
 

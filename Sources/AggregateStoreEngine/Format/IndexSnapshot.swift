@@ -25,7 +25,7 @@ package struct IndexSnapshot: Sendable, Equatable {
 
     /// The snapshot's bytes: header, body, masked CRC32C of both.
     package func encoded(salt: UInt64) -> [UInt8] {
-        var writer = ByteWriter(capacity: 64 + index.keyCount * 48)
+        var writer = ByteWriter(capacity: 64 + index.keyCount * 64)
         writer.writeUInt32(Format.snapshotMagic)
         writer.writeUInt16(Format.snapshotVersion)
         writer.writeUInt16(0)
@@ -49,7 +49,7 @@ package struct IndexSnapshot: Sendable, Equatable {
         writer.writeVarint(UInt64(index.tables.count))
         for (name, table) in index.tables.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
             writer.writeString(name)
-            Self.encode(table, into: &writer)
+            table.encode(into: &writer)
         }
         writer.writeVarint(UInt64(events.runs.count))
         for run in events.runs {
@@ -113,12 +113,12 @@ package struct IndexSnapshot: Sendable, Equatable {
         counters.frameBytes = try reader.readVarint()
         counters.payloadBytes = try reader.readVarint()
         counters.storedBytes = try reader.readVarint()
-        var index = KeyIndex()
+        var index = KeyIndex(salt: salt)
         let tableCount = try reader.readLength(limit: buffer.count, "table count")
         for _ in 0..<tableCount {
             let name = try reader.readString(limit: Format.maximumNameLength, "table")
             guard index.tables[name] == nil else { return .failure(SnapshotDefect("table \(name) appears twice")) }
-            switch try decodeTable(&reader, limit: buffer.count) {
+            switch try TableIndex.decode(from: &reader) {
             case let .success(table): index.restore(table: name, table)
             case let .failure(defect): return .failure(SnapshotDefect("table \(name): \(defect)"))
             }
@@ -139,96 +139,6 @@ package struct IndexSnapshot: Sendable, Equatable {
             lastFrameOffset: lastFrameOffset, lastFrameCRC: lastFrameCRC, lastFrameWriteIndex: lastFrameWriteIndex,
             lastFrameEndsWrite: flags & 1 != 0, compacted: flags & 2 != 0, counters: counters, index: index,
             events: EventIndex(runs: runs)))
-    }
-
-    /// A table's fields, values and keys (section 3.1); values are renumbered densely.
-    private static func encode(_ table: TableIndex, into writer: inout ByteWriter) {
-        writer.writeVarint(UInt64(table.fields.count))
-        for field in table.fields { writer.writeString(field) }
-        var denseValues = [UInt32](repeating: 0, count: table.values.numberLimit)
-        var valueCount: UInt32 = 0
-        for number in 0..<UInt32(table.values.numberLimit) where table.values.contains(number: number) {
-            denseValues[Int(number)] = valueCount
-            valueCount += 1
-        }
-        writer.writeVarint(UInt64(valueCount))
-        for number in 0..<UInt32(table.values.numberLimit) where table.values.contains(number: number) {
-            table.values.withBytes(of: number) { key in
-                writer.writeVarint(UInt64(key.loadUnaligned(as: UInt16.self).littleEndian))
-                writer.writeLengthPrefixed(UnsafeRawBufferPointer(rebasing: key[2...]))
-            }
-        }
-        writer.writeVarint(UInt64(table.keyCount))
-        table.forEachKey { number in
-            table.ids.withBytes(of: number) { writer.writeLengthPrefixed($0) }
-            let entry = table.entry(number)
-            writer.writeVarint(entry.version)
-            writer.writeVarint(entry.sequence)
-            if let location = entry.location {
-                writer.writeUInt8(1)
-                writer.writeVarint(UInt64(location.segment))
-                writer.writeVarint(UInt64(location.storedLength))
-                writer.writeVarint(location.frameOffset)
-                writer.writeVarint(UInt64(location.recordOffset))
-                writer.writeVarint(UInt64(location.recordLength))
-            } else {
-                writer.writeUInt8(0)
-            }
-            let values = table.valueNumbers(of: number)
-            writer.writeVarint(UInt64(values.count))
-            for value in values { writer.writeVarint(UInt64(denseValues[Int(value)])) }
-        }
-    }
-
-    private static func decodeTable(_ reader: inout ByteReader, limit: Int) throws(ByteReader.Failure)
-        -> Result<TableIndex, SnapshotDefect> {
-        var table = TableIndex()
-        let fieldCount = try reader.readLength(limit: limit, "field count")
-        for _ in 0..<fieldCount {
-            let field = try reader.readString(limit: Format.maximumNameLength, "field")
-            guard table.restoreField(field) else { return .failure(SnapshotDefect("field \(field) appears twice")) }
-        }
-        let valueCount = try reader.readLength(limit: limit, "value count")
-        for position in 0..<valueCount {
-            let field = try reader.readVarint()
-            let value = try reader.readLengthPrefixedBytes(limit: Format.maximumNameLength, "value")
-            guard field < UInt64(fieldCount), table.restoreValue(field: Int(field), value) else {
-                return .failure(SnapshotDefect("value \(position) is out of range or a repeat"))
-            }
-        }
-        let keyCount = try reader.readLength(limit: limit, "key count")
-        table.reserveCapacity(keys: keyCount, bytes: keyCount * 16)
-        var values: [UInt32] = []
-        for position in 0..<keyCount {
-            let id = try reader.readLengthPrefixedBytes(limit: Format.maximumNameLength, "id")
-            let version = try reader.readVarint()
-            let sequence = try reader.readVarint()
-            var location: RecordLocation?
-            switch try reader.readUInt8() {
-            case 0:
-                break
-            case 1:
-                location = RecordLocation(segment: UInt32(truncatingIfNeeded: try reader.readVarint()),
-                                          storedLength: UInt32(truncatingIfNeeded: try reader.readVarint()),
-                                          frameOffset: try reader.readVarint(),
-                                          recordOffset: UInt32(truncatingIfNeeded: try reader.readVarint()),
-                                          recordLength: UInt32(truncatingIfNeeded: try reader.readVarint()))
-            default:
-                return .failure(SnapshotDefect("entry \(position) is malformed"))
-            }
-            values.removeAll(keepingCapacity: true)
-            let fkCount = try reader.readLength(limit: limit, "foreign-key count")
-            for _ in 0..<fkCount {
-                let value = try reader.readVarint()
-                guard value < UInt64(valueCount) else { return .failure(SnapshotDefect("entry \(position) names an unknown value")) }
-                values.append(UInt32(value))
-            }
-            guard table.restoreKey(id, entry: IndexEntry(version: version, sequence: sequence, location: location),
-                                   valueNumbers: values) else {
-                return .failure(SnapshotDefect("entry \(position) is a repeat or out of range"))
-            }
-        }
-        return .success(table)
     }
 }
 

@@ -25,14 +25,21 @@ package struct InternTable: Sendable {
     private var unusedNumbers: [UInt32] = []
     /// Arena bytes of removed strings.
     private var garbageBytes = 0
+    /// The keyed hash that places strings in ``slots``; its key is the table's own, so a
+    /// snapshot can keep the slots (`Docs/FORMAT.md`, section 3.1).
+    private var hasher: SipHash13
     /// The number of strings.
     package private(set) var count = 0
 
     private static let unused = UInt64.max
-    /// The longest string: its length must fit the reference's 16 bits.
-    package static let maximumLength = Int(UInt16.max)
+    /// The longest string: its length must fit the reference's 16 bits (with one value spare,
+    /// which marks a free number in a snapshot).
+    package static let maximumLength = Int(UInt16.max) - 1
 
-    package init() {}
+    /// An empty table whose slots are placed under `hashKey` (random if nil).
+    package init(hashKey: (UInt64, UInt64)? = nil) {
+        hasher = hashKey.map(SipHash13.init(key:)) ?? .random()
+    }
 
     /// The arena's size: the strings' bytes, and those of removed strings not yet compacted away.
     package var arenaBytes: Int { arena.count }
@@ -60,7 +67,7 @@ package struct InternTable: Sendable {
     /// The number of the string with these bytes, if it is in the set.
     package func number(of key: UnsafeRawBufferPointer) -> UInt32? {
         guard !slots.isEmpty else { return nil }
-        return probe(key, hash: Self.hash(key)).number
+        return probe(key, hash: hash(key)).number
     }
 
     /// Adds a string unless it is in the set already.
@@ -69,8 +76,7 @@ package struct InternTable: Sendable {
     package mutating func insert(_ key: UnsafeRawBufferPointer) -> (number: UInt32, inserted: Bool) {
         precondition(key.count <= Self.maximumLength, "an interned string is longer than \(Self.maximumLength) bytes")
         if (count + 1) * 4 > slots.count * 3 { resizeSlots(to: max(16, slots.count * 2)) }
-        let hash = Self.hash(key)
-        let (slot, found) = probe(key, hash: hash)
+        let (slot, found) = probe(key, hash: hash(key))
         if let found { return (found, false) }
         let reference = UInt64(arena.count) << 16 | UInt64(key.count)
         arena.append(contentsOf: key)
@@ -92,7 +98,7 @@ package struct InternTable: Sendable {
     package mutating func remove(_ number: UInt32) {
         let key = withBytes(of: number) { Array($0) }
         let mask = slots.count - 1
-        var hole = key.withUnsafeBytes { Self.hash($0) } & mask
+        var hole = key.withUnsafeBytes { hash($0) } & mask
         while slots[hole] != number + 1 { hole = (hole + 1) & mask }
         // Backward-shift deletion: pull later members of the probe run into the hole, so no
         // lookup stops early at it and no tombstones accumulate.
@@ -101,7 +107,7 @@ package struct InternTable: Sendable {
             next = (next + 1) & mask
             let stored = slots[next]
             if stored == 0 { break }
-            let home = withBytes(of: stored - 1) { Self.hash($0) } & mask
+            let home = withBytes(of: stored - 1) { hash($0) } & mask
             let stays = hole <= next ? (hole < home && home <= next) : (hole < home || home <= next)
             if stays { continue }
             slots[hole] = stored
@@ -145,7 +151,7 @@ package struct InternTable: Sendable {
             for number in references.indices where references[number] != Self.unused {
                 let reference = references[number]
                 let offset = Int(reference >> 16), length = Int(reference & 0xFFFF)
-                var slot = Self.hash(UnsafeRawBufferPointer(rebasing: arena[offset..<offset + length])) & mask
+                var slot = hash(UnsafeRawBufferPointer(rebasing: arena[offset..<offset + length])) & mask
                 while resized[slot] != 0 { slot = (slot + 1) & mask }
                 resized[slot] = UInt32(number) + 1
             }
@@ -175,9 +181,78 @@ package struct InternTable: Sendable {
         }
     }
 
-    private static func hash(_ key: UnsafeRawBufferPointer) -> Int {
-        var hasher = Hasher()
-        hasher.combine(bytes: key)
-        return hasher.finalize()
+    private func hash(_ key: UnsafeRawBufferPointer) -> Int {
+        Int(truncatingIfNeeded: hasher.hash(key))
     }
+}
+
+extension InternTable {
+    /// Writes the table as section 3.1 of `Docs/FORMAT.md` lays it out (`intern`): hash key,
+    /// every number's length (free numbers marked), the bytes, and the slots as they are.
+    package func encode(into writer: inout ByteWriter) {
+        writer.writeUInt64(hasher.key.0)
+        writer.writeUInt64(hasher.key.1)
+        writer.writeVarint(UInt64(references.count))
+        writer.writeVarint(UInt64(slots.count))
+        writer.writeVarint(UInt64(arena.count - garbageBytes))
+        for reference in references {
+            writer.writeUInt16(reference == Self.unused ? Self.freeMark : UInt16(reference & 0xFFFF))
+        }
+        arena.withUnsafeBytes { arena in
+            for reference in references where reference != Self.unused {
+                let offset = Int(reference >> 16), length = Int(reference & 0xFFFF)
+                writer.writeRaw(UnsafeRawBufferPointer(rebasing: arena[offset..<offset + length]))
+            }
+        }
+        for slot in slots { writer.writeUInt32(slot) }
+    }
+
+    /// Reads what ``encode(into:)`` wrote, checking every number and bound, so a table it
+    /// returns is one ``insert(_:)`` could have built.
+    /// - Returns: The table, or nil if the bytes do not describe one.
+    package static func decode(from reader: inout ByteReader) throws(ByteReader.Failure) -> InternTable? {
+        var table = InternTable()
+        table.hasher = SipHash13(key: (try reader.readUInt64(), try reader.readUInt64()))
+        let numberLimit = try reader.readLength(limit: reader.remaining / 2, "number count")
+        let slotCount = try reader.readLength(limit: reader.remaining / 4, "slot count")
+        let arenaBytes = try reader.readLength(limit: reader.remaining, "arena length")
+        guard numberLimit < Int(UInt32.max - 1),
+              slotCount == 0 ? numberLimit == 0 : (slotCount >= 16 && slotCount & (slotCount - 1) == 0) else { return nil }
+        let lengths = try reader.readBytes(numberLimit * 2, "lengths")
+        let bytes = try reader.readBytes(arenaBytes, "strings")
+        let slots = try reader.readBytes(slotCount * 4, "slots")
+        table.references.reserveCapacity(numberLimit)
+        var offset = 0
+        for number in 0..<numberLimit {
+            let length = Int(lengths.loadLittleEndian(UInt16.self, at: number * 2))
+            if length == Int(freeMark) {
+                table.references.append(unused)
+                table.unusedNumbers.append(UInt32(number))
+            } else {
+                table.references.append(UInt64(offset) << 16 | UInt64(length))
+                offset += length
+            }
+        }
+        table.count = numberLimit - table.unusedNumbers.count
+        guard offset == arenaBytes, table.count * 4 <= slotCount * 3 else { return nil }
+        table.unusedNumbers.reverse()  // the lowest free number is reused first
+        table.arena = Array(bytes)
+        // Every number in use in exactly one slot, and nothing else in the slots.
+        var seen = [Bool](repeating: false, count: numberLimit)
+        var filled = 0
+        table.slots = [UInt32](unsafeUninitializedCapacity: slotCount) { buffer, initialized in
+            for slot in 0..<slotCount { buffer[slot] = slots.loadLittleEndian(UInt32.self, at: slot * 4) }
+            initialized = slotCount
+        }
+        for stored in table.slots where stored != 0 {
+            let number = Int(stored - 1)
+            guard number < numberLimit, table.references[number] != unused, !seen[number] else { return nil }
+            seen[number] = true
+            filled += 1
+        }
+        guard filled == table.count else { return nil }
+        return table
+    }
+
+    private static let freeMark = UInt16.max
 }

@@ -10,8 +10,23 @@ package struct KeyIndex: Sendable, Equatable {
     package private(set) var liveCount = 0
     /// segment → bytes of the live records it holds, from which compaction reckons its dead bytes.
     package private(set) var liveBytesBySegment: [UInt32: UInt64] = [:]
+    /// The key under which new tables place their keys (`Docs/FORMAT.md`, section 3.1).
+    private let hashKey: (UInt64, UInt64)
 
-    package init() {}
+    /// An empty index with a random hash key.
+    package init() {
+        var generator = SystemRandomNumberGenerator()
+        hashKey = (generator.next(), generator.next())
+    }
+
+    /// An empty index for the store with `salt`: its hash key is derived from the salt, so the
+    /// same store's index is laid out the same way in every process (and a seeded simulation
+    /// writes the same snapshot bytes). The salt is random per store and never leaves its
+    /// files, so users who choose ids cannot aim them at one slot.
+    package init(salt: UInt64) {
+        var generator = SplitMix64(seed: salt ^ 0x6B65_7969_6E64_6578)
+        hashKey = (generator.next(), generator.next())
+    }
 
     /// The entry of a key, live or a tombstone.
     package func entry(table: String, id: String) -> IndexEntry? {
@@ -203,7 +218,7 @@ package struct KeyIndex: Sendable, Equatable {
     }
 
     private mutating func replace(table: String, id: String, with entry: IndexEntry, foreignKeys: [ForeignKey]) {
-        let old = tables[table, default: TableIndex()].replace(id: id, with: entry, foreignKeys: foreignKeys)
+        let old = tables[table, default: TableIndex(hashKey: hashKey)].replace(id: id, with: entry, foreignKeys: foreignKeys)
         account(old?.location, -1)
         account(entry.location, +1)
         if old?.isLive == true { liveCount -= 1 }

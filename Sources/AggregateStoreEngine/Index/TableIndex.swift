@@ -52,21 +52,27 @@ package struct TableIndex: Sendable {
         }
     }
 
-    /// The keys, numbered; `entries[number]` is a key's entry.
-    private(set) var ids = InternTable()
-    private(set) var entries: [PackedEntry] = []
-    /// Foreign-key field names, numbered in order of first use.
-    private(set) var fields: [String] = []
-    private var fieldNumbers: [String: UInt16] = [:]
-    /// (field number, value) → value number; the key is the field number's two bytes, then the value.
-    private(set) var values = InternTable()
-    private var postings = PostingLists()
-    /// entry number → value numbers, for the records with more than one foreign key.
-    private var severalForeignKeys: [UInt32: [UInt32]] = [:]
-    /// The number of live records.
-    package private(set) var liveCount = 0
+    // Internal rather than private: `TableIndex+Snapshot.swift` writes and restores them.
 
-    package init() {}
+    /// The keys, numbered; `entries[number]` is a key's entry.
+    var ids: InternTable
+    var entries: [PackedEntry] = []
+    /// Foreign-key field names, numbered in order of first use.
+    var fields: [String] = []
+    var fieldNumbers: [String: UInt16] = [:]
+    /// (field number, value) → value number; the key is the field number's two bytes, then the value.
+    var values: InternTable
+    var postings = PostingLists()
+    /// entry number → value numbers, for the records with more than one foreign key.
+    var severalForeignKeys: [UInt32: [UInt32]] = [:]
+    /// The number of live records.
+    package internal(set) var liveCount = 0
+
+    /// An empty table whose intern tables hash under `hashKey` (random if nil).
+    package init(hashKey: (UInt64, UInt64)? = nil) {
+        ids = InternTable(hashKey: hashKey)
+        values = InternTable(hashKey: hashKey)
+    }
 
     /// The number of keys, tombstones included.
     package var keyCount: Int { ids.count }
@@ -101,7 +107,7 @@ package struct TableIndex: Sendable {
     /// The numbers of the live records whose foreign key `field` is `value`.
     package func numbers(field: String, value: String) -> [UInt32] {
         guard let field = fieldNumbers[field] else { return [] }
-        return withValueKey(field: field, value: value) { key in
+        return Self.withValueKey(field: field, value: value) { key in
             values.number(of: key).map(postings.entries(of:)) ?? []
         }
     }
@@ -162,58 +168,12 @@ package struct TableIndex: Sendable {
         ids.remove(number)
     }
 
-    // MARK: Restoring a snapshot
-
-    /// Adds foreign-key field `name` with the next field number.
-    /// - Returns: false if the table has the field already.
-    mutating func restoreField(_ name: String) -> Bool {
-        guard fieldNumbers[name] == nil, fields.count < Int(UInt16.max) else { return false }
-        fieldNumbers[name] = UInt16(fields.count)
-        fields.append(name)
-        return true
-    }
-
-    /// Adds a foreign-key value with the next value number (the table must have no key yet).
-    /// - Returns: false if the field is unknown or the value a repeat.
-    mutating func restoreValue(field: Int, _ value: UnsafeRawBufferPointer) -> Bool {
-        guard field < fields.count, value.count + 2 <= InternTable.maximumLength else { return false }
-        return withUnsafeTemporaryAllocation(byteCount: value.count + 2, alignment: 1) { key in
-            key.storeBytes(of: UInt16(field).littleEndian, toByteOffset: 0, as: UInt16.self)
-            UnsafeMutableRawBufferPointer(rebasing: key[2...]).copyMemory(from: value)
-            return values.insert(UnsafeRawBufferPointer(key)).inserted
-        }
-    }
-
-    /// Adds key `id` with its entry and the numbers of the values it references.
-    /// - Returns: false if the key is a repeat, or a value number unknown.
-    mutating func restoreKey(_ id: UnsafeRawBufferPointer, entry: IndexEntry, valueNumbers: [UInt32]) -> Bool {
-        guard id.count <= InternTable.maximumLength, valueNumbers.allSatisfy({ values.contains(number: $0) }),
-              Set(valueNumbers).count == valueNumbers.count, entry.isLive || valueNumbers.isEmpty,
-              entry.location.map({ $0.frameOffset <= UInt64(UInt32.max) && $0.storedLength != PackedEntry.tombstone }) ?? true
-        else { return false }
-        let (number, inserted) = ids.insert(id)
-        guard inserted, Int(number) <= PostingLists.maximumEntryNumber else { return false }
-        let packed = PackedEntry(entry)
-        if Int(number) == entries.count { entries.append(packed) } else { entries[Int(number)] = packed }
-        if packed.isLive {
-            liveCount += 1
-            attach(valueNumbers, to: number)
-        }
-        return true
-    }
-
-    /// Makes room for `count` keys of `bytes` bytes in all.
-    mutating func reserveCapacity(keys count: Int, bytes: Int) {
-        ids.reserveCapacity(count, bytes: bytes)
-        entries.reserveCapacity(count)
-    }
-
     // MARK: Foreign keys
 
     /// The value numbers key `number` references.
     func valueNumbers(of number: UInt32) -> [UInt32] { valueNumbers(of: entries[Int(number)], number: number) }
 
-    private func valueNumbers(of entry: PackedEntry, number: UInt32) -> [UInt32] {
+    func valueNumbers(of entry: PackedEntry, number: UInt32) -> [UInt32] {
         switch entry.foreignKeys {
         case 0: return []
         case PackedEntry.severalForeignKeys: return severalForeignKeys[number] ?? []
@@ -233,7 +193,7 @@ package struct TableIndex: Sendable {
         var numbers: [UInt32] = []
         for key in foreignKeys {
             guard let field = fieldNumbers[key.field],
-                  let value = withValueKey(field: field, value: key.value, values.number(of:)) else { return nil }
+                  let value = Self.withValueKey(field: field, value: key.value, values.number(of:)) else { return nil }
             if !numbers.contains(value) { numbers.append(value) }
         }
         return numbers
@@ -252,7 +212,7 @@ package struct TableIndex: Sendable {
                 fields.append(key.field)
                 fieldNumbers[key.field] = field
             }
-            let value = withValueKey(field: field, value: key.value) { values.insert($0).number }
+            let value = Self.withValueKey(field: field, value: key.value) { values.insert($0).number }
             if !numbers.contains(value) { numbers.append(value) }
         }
         return numbers
@@ -280,7 +240,8 @@ package struct TableIndex: Sendable {
     }
 
     /// Calls `body` with the value key of (`field`, `value`): the field number's two bytes, then the value.
-    private func withValueKey<Result>(field: UInt16, value: String, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+    /// Static, so that a closure that changes the table does not make it copy itself.
+    private static func withValueKey<Result>(field: UInt16, value: String, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
         var value = value
         return value.withUTF8 { utf8 in
             withUnsafeTemporaryAllocation(byteCount: utf8.count + 2, alignment: 1) { key in

@@ -253,7 +253,7 @@ package struct Recovery {
     /// from its indexes and reads only the log after it.
     private func scan(_ manifest: Manifest, snapshot: IndexSnapshot?, report: RecoveryReport,
                       visit: (SegmentScanner.ScannedFrame, UInt64) -> Void) throws(StoreError) -> RecoveredLog {
-        var log = RecoveredLog(manifest: manifest, handles: [:], index: snapshot?.index ?? KeyIndex(),
+        var log = RecoveredLog(manifest: manifest, handles: [:], index: snapshot?.index ?? KeyIndex(salt: manifest.salt),
                                events: snapshot?.events ?? EventIndex(), counters: snapshot?.counters ?? LogCounters(),
                                activeEnd: 0, framesInActive: 0, nextSequence: 1, report: report)
         log.compacted = snapshot?.compacted ?? false
@@ -309,7 +309,7 @@ package struct Recovery {
             // and are not copied once per segment.
             var index = log.index
             var events = log.events
-            (log.index, log.events) = (KeyIndex(), EventIndex())
+            (log.index, log.events) = (KeyIndex(salt: manifest.salt), EventIndex())
             var counters = log.counters
             let outcome = try scanner.scan(resumingAt: resume) { frame throws(StoreError) in
                 guard frame.offset <= UInt64(UInt32.max) else {

@@ -100,6 +100,12 @@ package struct ByteReader {
         return start..<start + length
     }
 
+    /// The next `count` bytes, in place: valid as long as the buffer.
+    package mutating func readBytes(_ count: Int, _ what: String) throws(Failure) -> UnsafeRawBufferPointer {
+        let start = try take(count, what)
+        return UnsafeRawBufferPointer(rebasing: buffer[start..<start + count])
+    }
+
     /// A length-prefixed byte run, in place: valid as long as the buffer.
     package mutating func readLengthPrefixedBytes(limit: Int = .max, _ what: String) throws(Failure) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(rebasing: buffer[try readLengthPrefixedRange(limit: limit, what)])
