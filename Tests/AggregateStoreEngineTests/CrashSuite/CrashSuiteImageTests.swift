@@ -37,7 +37,17 @@ struct CrashSuiteImageTests {
         /// Commits after which the workload compacts every sealed segment with dead bytes,
         /// then commits the rest.
         var compactAfter: Int?
+        /// Whether its compaction drops the tombstones it may; the oracle then lets a deleted
+        /// key be forgotten (and start over at version 1), never come back.
+        var dropsTombstones = false
         var description: String { name }
+
+        /// `configuration` as this workload runs it.
+        func configuring(_ configuration: EngineConfiguration) -> EngineConfiguration {
+            var configuration = configuration
+            configuration.compactionDropsTombstones = dropsTombstones
+            return configuration
+        }
     }
 
     static let workloads = [
@@ -46,7 +56,8 @@ struct CrashSuiteImageTests {
         Workload(name: "3 commits", commits: 3, segmentSize: 4096, seed: 3),
         Workload(name: "segment roll", commits: 16, segmentSize: 4096, seed: 44, maximumRecordSize: 400),
         Workload(name: "group commits", commits: 9, segmentSize: 4096, seed: 5, maximumRecordSize: 200, groupSize: 3),
-        Workload(name: "compaction", commits: 22, segmentSize: 4096, seed: 6, maximumRecordSize: 300, compactAfter: 20),
+        Workload(name: "compaction", commits: 22, segmentSize: 4096, seed: 6, maximumRecordSize: 300, compactAfter: 20,
+                 dropsTombstones: true),
     ]
 
     /// States per workload: exhaustive up to this many, sampled by seed above.
@@ -55,8 +66,9 @@ struct CrashSuiteImageTests {
     /// Runs the workload on a fresh simulated file system, snapshotting after every operation.
     /// A broken invariant of the live engine after the workload is recorded in `tally`.
     static func record(_ workload: Workload, configuration: EngineConfiguration, tally: CrashTally? = nil) -> [RecordedPoint] {
+        let configuration = workload.configuring(configuration)
         let fileSystem = SimulatedFileSystem()
-        let oracle = Mutex(CommitOracle())
+        let oracle = Mutex(CommitOracle(tombstonesMayBeForgotten: workload.dropsTombstones))
         let points = Mutex<[RecordedPoint]>([])
         fileSystem.onOperation = { operation, path in
             let point = RecordedPoint(image: fileSystem.copy(), oracle: oracle.withLock { $0 }, operation: "\(operation) \(path)")
@@ -80,6 +92,7 @@ struct CrashSuiteImageTests {
                         interleaved.withLock { $0 = outcome }
                     }
                     precondition(report.segmentsCompacted > 0, "the compaction workload compacted nothing")
+                    precondition(!workload.dropsTombstones || report.tombstonesDropped > 0, "the compaction dropped no tombstone")
                     _ = try interleaved.withLock { $0 }?.get()
                     let point = RecordedPoint(image: fileSystem.copy(), oracle: oracle.withLock { $0 }, operation: "end of compaction")
                     points.withLock { $0.append(point) }
@@ -145,6 +158,7 @@ struct CrashSuiteImageTests {
     /// recovers and checks. Stops early after `stopAfter` anomalies.
     static func explore(_ workload: Workload, configuration: EngineConfiguration, tally: CrashTally,
                         budget: Int, stopAfter: Int = .max) {
+        let configuration = workload.configuring(configuration)
         let points = record(workload, configuration: configuration, tally: tally)
         var random = SplitMix64(seed: workload.seed)
         let perPoint = max(1, budget / max(1, points.count))

@@ -15,10 +15,10 @@ struct CrashSuiteNestedRecoveryTests {
     @Test func crashesDuringRecoveryNestedUpToFiveDeepRecover() {
         let tally = CrashTally("crashes during recovery, nested up to 5 deep", unit: "chains")
         var nestedCrashes = 0
-        let configuration = CrashSuite.configuration()
         // The roll, group-commit and compaction workloads: torn tails, leftover segments and
         // manifests, and snapshots for recovery to deal with.
         for workload in CrashSuiteImageTests.workloads.suffix(3) {
+            let configuration = workload.configuring(CrashSuite.configuration())
             let points = CrashSuiteImageTests.record(workload, configuration: configuration, tally: tally)
                 .filter { !$0.image.pendingMutations.isEmpty }
             var random = SplitMix64(seed: workload.seed &+ 0xC0FFEE)

@@ -21,7 +21,8 @@ enum CrashSuite {
         configuration.syncSites = SyncSites(disabled: disabled)
         // Compaction runs where a workload asks for it, never at a moment of its own choosing.
         configuration.compaction.isAutomatic = false
-        // The oracle models every version a key ever had.
+        // The oracle models every version a key ever had; a workload that lets compaction drop
+        // tombstones says so (`CrashSuiteImageTests.Workload.dropsTombstones`).
         configuration.compactionDropsTombstones = false
         // No random salt and no clock: a seed replays the same bytes, not only the same fates.
         configuration.determinism = EngineConfiguration.Determinism(salt: 0x5EED_5A17, time: 1_700_000_000_000_000)
