@@ -37,6 +37,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Run only these figures (commit, group, cpu, crc, open, snapshot, compaction, datastore, codec); all by default.")
     var only: [Figure] = []
 
+    @Option(help: "The group-commit runs: N threads, offN (group commit off) or tasksN; by default 1 4 16 64 off64 tasks4 tasks16 tasks64.")
+    var groupRuns: [String] = []
+
     @Flag(help: "Keep the benchmark directory.")
     var keep = false
 
@@ -56,7 +59,7 @@ struct Bench: ParsableCommand {
         #endif
         let figures = Set(only.isEmpty ? Figure.allCases : only)
         if figures.contains(.commit) { try commitLatency() }
-        if figures.contains(.group) { try GroupCommitBenchmark(path: path, commits: commits).run() }
+        if figures.contains(.group) { try GroupCommitBenchmark(path: path, commits: commits, runs: groupRuns).run() }
         if figures.contains(.cpu) { try commitCPUCost() }
         if figures.contains(.crc) { try crcThroughput() }
         if figures.contains(.open) { try openTime() }

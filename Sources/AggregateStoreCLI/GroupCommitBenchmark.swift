@@ -16,6 +16,10 @@ struct GroupCommitBenchmark {
     /// Commits per run with one thread; more threads commit proportionally more (at least
     /// 500 each), so every run lasts long enough to measure.
     var commits: Int
+    /// Which runs, as `N` (N threads), `offN` (N threads, group commit off) or `tasksN`; all
+    /// of 1, 4, 16, 64, off64, tasks4, tasks16, tasks64 if empty. The ratios are against the
+    /// first run.
+    var runs: [String] = []
 
     struct Run {
         var threads: Int
@@ -34,12 +38,16 @@ struct GroupCommitBenchmark {
     func run() throws {
         print("Group commit: durable commits of demo orders (one put and one event each), N threads at once:")
         var runs: [Run] = []
-        for threads in [1, 4, 16, 64] {
-            runs.append(try measure(threads: threads, groupCommit: true))
-        }
-        runs.append(try measure(threads: 64, groupCommit: false))
-        for tasks in [4, 16, 64] {
-            runs.append(try measure(tasks: tasks))
+        for name in self.runs.isEmpty ? ["1", "4", "16", "64", "off64", "tasks4", "tasks16", "tasks64"] : self.runs {
+            if let threads = Int(name) {
+                runs.append(try measure(threads: threads, groupCommit: true))
+            } else if name.hasPrefix("off"), let threads = Int(name.dropFirst(3)) {
+                runs.append(try measure(threads: threads, groupCommit: false))
+            } else if name.hasPrefix("tasks"), let tasks = Int(name.dropFirst(5)) {
+                runs.append(try measure(tasks: tasks))
+            } else {
+                throw ValidationError("unknown group-commit run \(name): give N, offN or tasksN")
+            }
         }
         let single = runs[0].commitsPerSecond
         for run in runs {

@@ -366,7 +366,7 @@ struct GroupWriteRecoveryTests {
         // Re-mark commit 1's frame (a write of its own) as the first of two: the next frame,
         // which starts a write, then breaks the rule. Both CRCs are recomputed, so only the
         // rule can tell.
-        let salt = try #require(try openStore(directory.path, readOnly: true)).salt
+        let salt = try openStore(directory.path, readOnly: true).salt
         try editFile(path) { bytes in
             var frame = Array(bytes[frames[0]])
             Frame.place(&frame, at: 0, of: 2, salt: salt)
