@@ -117,6 +117,9 @@ final class Background<Value: Sendable>: Sendable {
         thread.start()
     }
 
+    /// Whether the closure has returned or thrown.
+    var isFinished: Bool { outcomeSlot.withLock { $0 != nil } }
+
     /// Waits for the closure's outcome; throws ``BackgroundTimeout`` after `timeout` seconds.
     func outcome(timeout: Double = 30) throws -> Result<Value, StoreError> {
         guard done.wait(timeout: .now() + timeout) == .success else { throw BackgroundTimeout() }

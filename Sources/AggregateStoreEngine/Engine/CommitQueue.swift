@@ -1,21 +1,22 @@
 import Dispatch
 import Synchronization
 
-/// The queue of commits waiting for the writer: group commit, in LevelDB's shape, pipelined.
+/// The queue of staged commits waiting for the log: group commit, in LevelDB's shape, pipelined.
 ///
-/// A caller appends its request. If no leader is active, the caller becomes the leader: it takes
-/// the requests at the front of the queue (its own first) and commits them as one group, one
-/// `pwrite` and one `fdatasync` for all, each commit still its own frame and sequence number.
-/// As soon as its group is staged and it holds the log, it passes the leadership to the request
-/// now at the front, whose caller stages the next group while this one is written and synced.
-/// Then it hands each request its outcome. Every other caller sleeps until its request has an
-/// outcome or it is made the leader.
+/// A caller stages its own commit (checks, numbers and encodes it, see
+/// ``StorageEngine/stage(_:makeRequest:)``) and appends it here in the same step, so the queue
+/// is in sequence order. If no leader is active, the caller becomes the leader: once it has the
+/// log, it takes the commits at the front of the queue (its own first) and writes them as one
+/// group, one `pwrite` and one `fdatasync` for all, each commit still its own frame and sequence
+/// number. Right after taking its group it passes the leadership to the commit now at the
+/// front, whose caller waits for the log while more commits queue behind it. Every other caller
+/// sleeps until its commit has an outcome or it is made the leader.
 ///
 /// A leader leads one group and returns, so no caller waits longer than two groups' writes.
 /// An async caller does not lead on its own task: its turn runs on a Dispatch queue, so a
 /// blocking write never occupies a thread of the cooperative pool.
 package final class CommitQueue: Sendable {
-    private struct State {
+    fileprivate struct State {
         var pending: [CommitRequest] = []
         var isLeaderActive = false
     }
@@ -23,7 +24,7 @@ package final class CommitQueue: Sendable {
     private let state = Mutex(State())
     /// The most requests one group takes.
     package let maximumGroupSize: Int
-    /// A group stops taking requests once their estimated bytes reach this (it always takes one).
+    /// A group stops taking requests once their frames' bytes reach this (it always takes one).
     package let maximumGroupBytes: Int
 
     package init(maximumGroupSize: Int, maximumGroupBytes: Int) {
@@ -34,7 +35,8 @@ package final class CommitQueue: Sendable {
     /// The requests waiting for a leader to take them.
     package var pendingCount: Int { state.withLock { $0.pending.count } }
 
-    /// Appends requests (one caller's, in order); returns whether their caller is now the leader.
+    /// Appends requests (one caller's, in sequence order); returns whether their caller is now
+    /// the leader. Called under the writer lock, which keeps the queue in sequence order.
     package func enqueue(_ requests: [CommitRequest]) -> Bool {
         state.withLock { state in
             state.pending += requests
@@ -44,40 +46,55 @@ package final class CommitQueue: Sendable {
         }
     }
 
-    /// The leader's group: the requests at the front of the queue, the leader's own first (at
-    /// most `limit` of them, and about ``maximumGroupBytes``).
-    package func takeGroup(upTo limit: Int? = nil) -> [CommitRequest] {
-        let limit = min(limit ?? maximumGroupSize, maximumGroupSize)
-        return state.withLock { state in
-            var count = 0
+    /// The leader's group: the requests at the front of the queue whose frames are encoded,
+    /// the leader's own first (at most ``maximumGroupSize`` of them, and about
+    /// ``maximumGroupBytes``). With `passingLeadership`, the leadership then passes to the
+    /// request now at the front, or to no one if the queue is empty; without it, the caller
+    /// stays the leader and later calls ``continueLeading()``.
+    /// - Returns: The group with its commits, and the next leader, for the caller to wake with
+    ///   ``CommitRequest/lead(_:)``.
+    func takeGroup(passingLeadership: Bool) -> (group: [CommitRequest], commits: [StagedCommit], nextLeader: CommitRequest?) {
+        state.withLock { state in
+            var commits: [StagedCommit] = []
             var bytes = 0
-            while count < state.pending.count, count < limit, count == 0 || bytes < maximumGroupBytes {
-                bytes += state.pending[count].estimatedBytes
-                count += 1
+            while commits.count < state.pending.count, commits.count < maximumGroupSize, commits.isEmpty || bytes < maximumGroupBytes,
+                  let commit = state.pending[commits.count].stagedIfReady {
+                bytes += commit.frame.count
+                commits.append(commit)
             }
-            let group = Array(state.pending.prefix(count))
-            state.pending.removeFirst(count)
-            return group
+            let group = Array(state.pending.prefix(commits.count))
+            state.pending.removeFirst(commits.count)
+            guard passingLeadership else { return (group, commits, nil) }
+            return (group, commits, state.passLeadership())
         }
     }
 
-    /// Ends a leader's turn: the request now at the front leads next, or no one does if the
-    /// queue is empty. Returns the new leader, for the caller to wake with ``CommitRequest/lead(_:)``.
-    package func passLeadership() -> CommitRequest? {
+    /// Whether a leader that kept the leadership goes on with another group: yes if the
+    /// request at the front is encoded; if it is still being encoded, the leadership passes to
+    /// it (returned, for the caller to wake); if the queue is empty, no one leads.
+    func continueLeading() -> (keepsLeading: Bool, nextLeader: CommitRequest?) {
         state.withLock { state in
-            guard let next = state.pending.first else {
-                state.isLeaderActive = false
-                return nil
-            }
-            return next
+            if let first = state.pending.first, first.stagedIfReady != nil { return (true, nil) }
+            return (false, state.passLeadership())
         }
     }
 }
 
-/// One caller's commit, waiting in the ``CommitQueue``.
+extension CommitQueue.State {
+    /// Ends a leader's turn: the request at the front leads next, or no one if there is none.
+    fileprivate mutating func passLeadership() -> CommitRequest? {
+        guard let next = pending.first else {
+            isLeaderActive = false
+            return nil
+        }
+        return next
+    }
+}
+
+/// One caller's staged commit, waiting in the ``CommitQueue``.
 package final class CommitRequest: Sendable {
     /// How the caller waits.
-    private enum Waiter {
+    enum Waiter: Sendable {
         /// A thread, asleep on the semaphore.
         case thread(DispatchSemaphore)
         /// A task, suspended on the continuation.
@@ -91,24 +108,32 @@ package final class CommitRequest: Sendable {
         case done(Result<CommitReceipt, StoreError>)
     }
 
-    package let batch: WriteBatch
-    /// The batch's estimated encoded size, which bounds a group's bytes.
-    package let estimatedBytes: Int
-    private let waiter: Waiter
-    private let turn = Mutex(Turn.waiting)
-
-    /// A request whose caller is a thread.
-    package init(_ batch: WriteBatch) {
-        self.batch = batch
-        estimatedBytes = CommitPayload.estimatedSize(of: batch)
-        waiter = .thread(DispatchSemaphore(value: 0))
+    private struct State {
+        /// The encoded commit, once its caller has encoded it.
+        var staged: StagedCommit?
+        var turn = Turn.waiting
+        /// A task's leader turn, handed over before its commit was encoded.
+        var deferredLead: (@Sendable () -> Void)?
     }
 
-    /// A request whose caller is a task.
-    package init(_ batch: WriteBatch, continuation: CheckedContinuation<Result<CommitReceipt, StoreError>, Never>) {
-        self.batch = batch
-        estimatedBytes = CommitPayload.estimatedSize(of: batch)
-        waiter = .task(continuation)
+    private let waiter: Waiter
+    private let state = Mutex(State())
+
+    init(waiter: Waiter) {
+        self.waiter = waiter
+    }
+
+    /// The encoded commit, or nil while its caller is still encoding it.
+    var stagedIfReady: StagedCommit? { state.withLock { $0.staged } }
+
+    /// Stores the encoded commit; a task's leader turn handed over meanwhile starts now.
+    func markStaged(_ staged: StagedCommit) {
+        let deferredLead = state.withLock { state in
+            state.staged = staged
+            defer { state.deferredLead = nil }
+            return state.deferredLead
+        }
+        if let deferredLead { DispatchQueue.global().async(execute: deferredLead) }
     }
 
     /// Sleeps until the request has an outcome or its caller must lead; returns true for the
@@ -116,21 +141,27 @@ package final class CommitRequest: Sendable {
     package func waitForTurn() -> Bool {
         guard case let .thread(semaphore) = waiter else { preconditionFailure("a task's commit request does not wait on a thread") }
         semaphore.wait()
-        return turn.withLock { turn in
-            if case .lead = turn { return true }
+        return state.withLock { state in
+            if case .lead = state.turn { return true }
             return false
         }
     }
 
     /// Makes the request's caller the leader: wakes the thread, or runs `leadTurn` on a
     /// Dispatch queue for a task.
+    /// A thread leads once it has encoded its commit, as it waits only after that; a task's
+    /// turn waits for its commit to be encoded.
     package func lead(_ leadTurn: @escaping @Sendable () -> Void) {
         switch waiter {
         case let .thread(semaphore):
-            turn.withLock { $0 = .lead }
+            state.withLock { $0.turn = .lead }
             semaphore.signal()
         case .task:
-            DispatchQueue.global().async(execute: leadTurn)
+            let isReady = state.withLock { state in
+                if state.staged == nil { state.deferredLead = leadTurn }
+                return state.staged != nil
+            }
+            if isReady { DispatchQueue.global().async(execute: leadTurn) }
         }
     }
 
@@ -138,7 +169,7 @@ package final class CommitRequest: Sendable {
     package func finish(_ outcome: Result<CommitReceipt, StoreError>, isLeader: Bool) {
         switch waiter {
         case let .thread(semaphore):
-            turn.withLock { $0 = .done(outcome) }
+            state.withLock { $0.turn = .done(outcome) }
             if !isLeader { semaphore.signal() }
         case let .task(continuation):
             continuation.resume(returning: outcome)
@@ -147,7 +178,7 @@ package final class CommitRequest: Sendable {
 
     /// The outcome of a thread's request, once it is finished.
     package func outcome() throws(StoreError) -> CommitReceipt {
-        let turn = self.turn.withLock { $0 }
+        let turn = state.withLock { $0.turn }
         guard case let .done(result) = turn else { preconditionFailure("a commit request was read before its outcome") }
         return try result.get()
     }

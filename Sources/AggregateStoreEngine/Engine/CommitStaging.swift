@@ -1,9 +1,10 @@
 import Synchronization
 
-/// The first stage of a group commit, under the writer lock: each batch of the group is checked
-/// against the store and the batches staged before it, numbered (sequence number, versions,
-/// event positions) and encoded as its frame. No I/O happens here, so one group is staged while
-/// the group before it is written and fsynced (see ``StorageEngine/commit(_:)``).
+/// The first stage of a commit, done by its own caller under the writer lock: the batch is
+/// checked against the store and the commits staged before it, numbered (sequence number,
+/// versions, event positions), encoded as its frame and queued for the log. No I/O happens
+/// here, so callers stage their commits while a group is written and fsynced (see
+/// ``StorageEngine/commit(_:)``).
 extension StorageEngine {
     /// The writer's numbering, guarded by the writer lock. It runs ahead of the log: it counts
     /// the commits staged but not written yet, and ``inFlight`` holds their keys.
@@ -15,10 +16,10 @@ extension StorageEngine {
         /// The keys written by staged commits that are not in the index yet, with the sequence
         /// number of the commit that last wrote each; a commit is checked against them first.
         package var inFlight: [TableKey: (state: KeyState, sequence: UInt64)] = [:]
-        /// Counts the write failures: a group staged before a failure was numbered after
+        /// Counts the write failures: a commit staged before a failure was numbered after
         /// commits that never reached the log, so it is refused rather than written.
         package var epoch: UInt64 = 0
-        /// The error of the last failed write, for the groups it makes refuse.
+        /// The error of the last failed write, for the commits it makes refuse.
         package var lastWriteFailure: StoreError?
         /// Set by a failed fsync (or a write that could not be undone): writes stop until reopen.
         package var failure: StoreError?
@@ -34,56 +35,96 @@ extension StorageEngine {
         }
     }
 
-    /// Stages a group's batches in order. A batch that is refused (an expectation fails, it is
-    /// too large, the store is closed) gets its error and takes no number.
-    func stage(_ batches: [WriteBatch], writer: inout WriterState) -> StagedGroup {
-        var group = StagedGroup(epoch: writer.epoch, outcomes: Array(repeating: nil, count: batches.count))
-        for (index, batch) in batches.enumerated() {
-            do throws(StoreError) {
-                try checkWritable(writer)
-                let commit = try prepare(batch, index: index, writer: writer)
-                for (key, state) in commit.keys { writer.inFlight[key] = (state, commit.sequence) }
-                writer.nextSequence += 1
-                writer.nextEventPosition = commit.eventPositions.upperBound
-                group.commits.append(commit)
-            } catch {
-                group.outcomes[index] = .failure(error)
-            }
+    /// Stages one caller's batches in order and queues them for the log. Each is checked and
+    /// numbered, and queued, in one step under the writer lock, so that the queue is in
+    /// sequence order; then it is encoded outside the lock, so that callers encode in parallel
+    /// (a leader takes only commits whose frames are ready). A batch that is refused (an
+    /// expectation fails, it is too large, the store is closed) gets its error, takes no number
+    /// and is not queued.
+    /// - Parameter waiter: How the caller of each batch waits for its outcome.
+    /// - Returns: Each batch's queued request or error, and whether the caller now leads.
+    func stage(_ batches: [WriteBatch], waiter: () -> CommitRequest.Waiter)
+        -> (requests: [Result<CommitRequest, StoreError>], leads: Bool) {
+        // Whatever needs no lock is done before taking it.
+        let prepared = batches.map { batch in
+            (request: CommitRequest(waiter: waiter()),
+             mayBeTooLarge: CommitPayload.estimatedSize(of: batch) > configuration.effectiveMaximumBatchSize)
         }
-        return group
+        var numbered: [CommitNumbers?] = Array(repeating: nil, count: batches.count)
+        let (requests, leads) = writer.withLockYielding { writer in
+            var requests: [Result<CommitRequest, StoreError>] = []
+            var queued: [CommitRequest] = []
+            for (index, batch) in batches.enumerated() {
+                let (request, mayBeTooLarge) = prepared[index]
+                do throws(StoreError) {
+                    try checkWritable(writer)
+                    let numbers = try number(batch, writer: writer)
+                    // A batch that might exceed the limit is encoded here, where it can still
+                    // be refused before it takes a number.
+                    if mayBeTooLarge {
+                        let commit = encode(batch, numbers)
+                        guard commit.payloadBytes.count <= configuration.effectiveMaximumBatchSize else {
+                            throw StoreError(.recordTooLarge, "the batch encodes to \(commit.payloadBytes.count) bytes; the maximum is \(configuration.effectiveMaximumBatchSize)")
+                        }
+                        request.markStaged(commit)
+                    } else {
+                        numbered[index] = numbers
+                    }
+                    for (key, state) in numbers.keys { writer.inFlight[key] = (state, numbers.sequence) }
+                    writer.nextSequence += 1
+                    writer.nextEventPosition = numbers.eventPositions.upperBound
+                    queued.append(request)
+                    requests.append(.success(request))
+                } catch {
+                    requests.append(.failure(error))
+                }
+            }
+            return (requests, !queued.isEmpty && commitQueue.enqueue(queued))
+        }
+        for (index, numbers) in numbered.enumerated() {
+            if let numbers { prepared[index].request.markStaged(encode(batches[index], numbers)) }
+        }
+        return (requests, leads)
     }
 
-    /// Checks a batch's expectations and encodes its frame with the writer's next sequence
-    /// number and event positions.
-    private func prepare(_ batch: WriteBatch, index: Int, writer: WriterState) throws(StoreError) -> StagedCommit {
-        let (versions, keys) = try assignVersions(batch, over: writer.inFlight)
-        let timestamp = configuration.determinism?.time ?? currentMicroseconds()
-        let (payloadBytes, payload) = CommitPayload.encode(batch, versions: versions, firstEventPosition: writer.nextEventPosition,
-                                                           commitTimestamp: timestamp)
-        guard payloadBytes.count <= configuration.effectiveMaximumBatchSize else {
-            throw StoreError(.recordTooLarge, "the batch encodes to \(payloadBytes.count) bytes; the maximum is \(configuration.effectiveMaximumBatchSize)")
-        }
-        let frame = Frame.encode(sequence: writer.nextSequence, payload: payloadBytes, salt: salt)
-        return StagedCommit(index: index, sequence: writer.nextSequence, versions: versions, keys: keys,
-                            eventPositions: writer.nextEventPosition..<writer.nextEventPosition + UInt64(payload.eventCount),
-                            payload: payload, payloadBytes: payloadBytes, frame: frame)
+    /// Checks a batch's expectations and numbers it with the writer's next sequence number,
+    /// versions and event positions.
+    private func number(_ batch: WriteBatch, writer: WriterState) throws(StoreError) -> CommitNumbers {
+        let (versions, keys, eventCount) = try assignVersions(batch, over: writer.inFlight)
+        return CommitNumbers(epoch: writer.epoch, sequence: writer.nextSequence, versions: versions, keys: keys,
+                             eventPositions: writer.nextEventPosition..<writer.nextEventPosition + UInt64(eventCount),
+                             timestamp: configuration.determinism?.time ?? currentMicroseconds())
+    }
+
+    /// Encodes a numbered batch as its payload and frame. Within the batch size limit when
+    /// ``CommitPayload/estimatedSize(of:)``, an upper bound, is.
+    private func encode(_ batch: WriteBatch, _ numbers: CommitNumbers) -> StagedCommit {
+        let (payloadBytes, payload) = CommitPayload.encode(batch, versions: numbers.versions, firstEventPosition: numbers.eventPositions.lowerBound,
+                                                           commitTimestamp: numbers.timestamp)
+        let frame = Frame.encode(sequence: numbers.sequence, payload: payloadBytes, salt: salt)
+        return StagedCommit(epoch: numbers.epoch, sequence: numbers.sequence, versions: numbers.versions, keys: numbers.keys,
+                            eventPositions: numbers.eventPositions, payload: payload, payloadBytes: payloadBytes, frame: frame)
     }
 
     /// Checks expectations and assigns each put and delete its version: one more than the key's
     /// latest version, counting tombstones, commits staged before it (`inFlight`) and earlier
     /// operations of this batch.
-    /// - Returns: The versions, in batch order, and the keys' states after the batch.
+    /// - Returns: The versions, in batch order, the keys' states after the batch, and its number
+    ///   of events.
     private func assignVersions(_ batch: WriteBatch, over inFlight: [TableKey: (state: KeyState, sequence: UInt64)])
-        throws(StoreError) -> (versions: [UInt64], keys: [TableKey: KeyState]) {
-        try state.withLock { state throws(StoreError) -> ([UInt64], [TableKey: KeyState]) in
+        throws(StoreError) -> (versions: [UInt64], keys: [TableKey: KeyState], eventCount: Int) {
+        try state.withLock { state throws(StoreError) -> ([UInt64], [TableKey: KeyState], Int) in
             var keys: [TableKey: KeyState] = [:]
             var versions: [UInt64] = []
+            var eventCount = 0
             for operation in batch.operations {
                 let table: String, id: String, expectation: VersionExpectation, live: Bool
                 switch operation {
                 case let .put(t, i, _, _, e): (table, id, expectation, live) = (t, i, e, true)
                 case let .delete(t, i, e): (table, id, expectation, live) = (t, i, e, false)
-                case .event: continue
+                case .event:
+                    eventCount += 1
+                    continue
                 }
                 let key = TableKey(table: table, id: id)
                 let current = keys[key] ?? inFlight[key]?.state
@@ -107,7 +148,7 @@ extension StorageEngine {
                 keys[key] = KeyState(version: current.version + 1, isLive: live)
                 versions.append(current.version + 1)
             }
-            return (versions, keys)
+            return (versions, keys, eventCount)
         }
     }
 
@@ -149,10 +190,23 @@ package struct KeyState: Sendable, Equatable {
     var isLive: Bool
 }
 
-/// One batch of a group, checked, numbered and encoded, waiting to be written.
-struct StagedCommit {
-    /// The batch's place in its group.
-    var index: Int
+/// A commit's numbers, assigned under the writer lock.
+struct CommitNumbers: Sendable {
+    /// The writer's ``StorageEngine/WriterState/epoch`` when the commit was numbered: a write
+    /// that fails after that makes its numbers stale.
+    var epoch: UInt64
+    var sequence: UInt64
+    var versions: [UInt64]
+    /// The batch's keys after it.
+    var keys: [TableKey: KeyState]
+    var eventPositions: Range<UInt64>
+    var timestamp: Int64
+}
+
+/// One commit, checked, numbered and encoded, waiting to be written.
+struct StagedCommit: Sendable {
+    /// See ``CommitNumbers/epoch``.
+    var epoch: UInt64
     var sequence: UInt64
     var versions: [UInt64]
     /// The batch's keys after it.
@@ -161,28 +215,6 @@ struct StagedCommit {
     var payload: CommitPayload
     var payloadBytes: [UInt8]
     var frame: [UInt8]
-}
-
-/// A staged group: its commits in sequence order and an outcome slot per batch of the group
-/// (filled at once for a refused batch, after the write for the others).
-struct StagedGroup {
-    /// The writer's ``StorageEngine/WriterState/epoch`` when the group was staged.
-    var epoch: UInt64
-    var commits: [StagedCommit] = []
-    var outcomes: [Result<CommitReceipt, StoreError>?]
-
-    /// Adds the commits of a group staged right after this one, in the same epoch (no write
-    /// failed in between, so its numbers follow this group's), whose batches come after this
-    /// group's `offset` batches.
-    mutating func append(_ later: StagedGroup, offset: Int) {
-        precondition(later.epoch == epoch, "a group joined one staged before a failed write")
-        outcomes += later.outcomes
-        for commit in later.commits {
-            var commit = commit
-            commit.index += offset
-            commits.append(commit)
-        }
-    }
 }
 
 /// A primary key.

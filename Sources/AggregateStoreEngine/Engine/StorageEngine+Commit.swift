@@ -4,7 +4,7 @@ import Synchronization
 
 extension StorageEngine {
     /// The log's state, guarded by the log lock, which the group being written holds across
-    /// its `pwrite`, `fdatasync` and index update: what is in the log and where it ends.
+    /// its `pwrite` and `fdatasync`: what is in the log and where it ends.
     package struct LogState: Sendable {
         package var manifest: Manifest
         package var activeHandle: any FileHandle
@@ -18,16 +18,19 @@ extension StorageEngine {
         package var lastFrameOffset: UInt64?
         /// Whether the log holds a compacted segment (for the index snapshot).
         package var hasCompactedSegments = false
+        /// Where a group's frames are joined for their one `pwrite`, kept between groups.
+        var groupBuffer: [UInt8] = []
     }
 
     /// Commits a batch: all its puts, deletes and events become durable and visible together,
     /// or none of them do.
     ///
-    /// The batch is encoded once, LZ4-compressed when that shrinks it, checksummed and written
-    /// with one `pwrite` and, with ``Durability/synchronous``, `fdatasync`ed; only then is it
-    /// acknowledged and applied to the indexes. Concurrent commits share the `pwrite` and the
-    /// `fdatasync` (group commit, see ``CommitQueue``), each with its own frame and sequence
-    /// number, and each checked against the ones before it.
+    /// The batch is checked, numbered and encoded by the calling thread (LZ4-compressed when
+    /// that shrinks it, checksummed), then written with one `pwrite` and, with
+    /// ``Durability/synchronous``, `fdatasync`ed; only then is it applied to the indexes and
+    /// acknowledged. Concurrent commits share the `pwrite` and the `fdatasync` (group commit,
+    /// see ``CommitQueue``), each with its own frame and sequence number, and each checked
+    /// against the ones staged before it.
     ///
     /// Each event gets the next outbox position, in batch order. A commit that is rejected, or
     /// whose write or fsync fails, consumes neither a sequence number nor a position.
@@ -38,15 +41,17 @@ extension StorageEngine {
     ///   bad batch, ``StoreError/Code/duplicate`` or ``StoreError/Code/conflict`` when an
     ///   expectation fails (nothing is written in any of these cases);
     ///   ``StoreError/Code/io`` or ``StoreError/Code/noSpace`` when the write or fsync of its
-    ///   group fails (the frames are cut again, but the cut is not synced, so after a power loss
-    ///   the commit is in doubt: it may be recovered);
+    ///   group fails, or when it was queued behind a group whose write failed (the frames are
+    ///   cut again, but the cut is not synced, so after a power loss a commit whose own write
+    ///   failed is in doubt: it may be recovered);
     ///   ``StoreError/Code/storeFailed`` for every commit after a failed fsync;
     ///   ``StoreError/Code/closed`` and ``StoreError/Code/readOnly``.
     @discardableResult
     public func commit(_ batch: WriteBatch) throws(StoreError) -> CommitReceipt {
         try validate(batch)
-        let request = CommitRequest(batch)
-        if commitQueue.enqueue([request]) || request.waitForTurn() {
+        let (staged, leads) = stage([batch]) { .thread(DispatchSemaphore(value: 0)) }
+        let request = try staged[0].get()
+        if leads || request.waitForTurn() {
             leadGroup(caller: request)
         }
         return try request.outcome()
@@ -59,8 +64,10 @@ extension StorageEngine {
     public func commit(_ batch: WriteBatch) async throws(StoreError) -> CommitReceipt {
         try validate(batch)
         let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<CommitReceipt, StoreError>, Never>) in
-            let request = CommitRequest(batch, continuation: continuation)
-            if commitQueue.enqueue([request]) {
+            let (staged, leads) = stage([batch]) { .task(continuation) }
+            if case let .failure(error) = staged[0] {
+                continuation.resume(returning: .failure(error))
+            } else if leads {
                 DispatchQueue.global().async { self.leadGroup(caller: nil) }
             }
         }
@@ -73,89 +80,109 @@ extension StorageEngine {
     /// - Returns: Each batch's outcome, in order.
     package func commit(group batches: [WriteBatch]) -> [Result<CommitReceipt, StoreError>] {
         var outcomes = [Result<CommitReceipt, StoreError>?](repeating: nil, count: batches.count)
-        var requests: [(index: Int, request: CommitRequest)] = []
+        var valid: [(index: Int, batch: WriteBatch)] = []
         for (index, batch) in batches.enumerated() {
             do throws(StoreError) {
                 try validate(batch)
-                requests.append((index, CommitRequest(batch)))
+                valid.append((index, batch))
             } catch {
                 outcomes[index] = .failure(error)
             }
         }
-        guard !requests.isEmpty else { return outcomes.map { $0! } }
-        var leads = commitQueue.enqueue(requests.map(\.request))
-        for (index, request) in requests {
-            // Finished by an earlier group of this call, or made the leader of the next.
-            if leads || request.waitForTurn() { leadGroup(caller: request) }
-            leads = false
-            outcomes[index] = Result { () throws(StoreError) in try request.outcome() }
+        var (staged, leads) = stage(valid.map(\.batch)) { .thread(DispatchSemaphore(value: 0)) }
+        for ((index, _), result) in zip(valid, staged) {
+            switch result {
+            case let .failure(error):
+                outcomes[index] = .failure(error)
+            case let .success(request):
+                // Finished by an earlier group of this call, or made the leader of the next.
+                if leads || request.waitForTurn() { leadGroup(caller: request) }
+                leads = false
+                outcomes[index] = Result { () throws(StoreError) in try request.outcome() }
+            }
         }
         return outcomes.map { $0! }
     }
 
-    /// A leader's turn (see ``CommitQueue``): stages the group at the front of the queue, then,
-    /// holding the log, passes the leadership on and writes the group; then hands out the
-    /// outcomes. `caller` is the leading thread's own request (nil on a Dispatch queue).
+    /// A leader's turn (see ``CommitQueue``): once it has the log, takes the group at the front
+    /// of the queue and writes it; then the group is applied to the indexes and its callers get
+    /// their outcomes while the next group is written.
+    ///
+    /// A leading thread (`caller` is its own request) writes one group, its own, and passes
+    /// the leadership on before writing, so that its caller never waits for other groups. A
+    /// leader on a Dispatch queue (for tasks; `caller` is nil) goes on writing groups while
+    /// commits are ready, and hands each written group to a Dispatch queue to be applied: the
+    /// log then never waits for a thread to wake up between two groups.
     private func leadGroup(caller: CommitRequest?) {
-        var requests = commitQueue.takeGroup()
-        var group = writer.withLock { writer in stage(requests.map(\.batch), writer: &writer) }
         // The group before may hold the log for a whole fsync: wait asleep, not spinning on
         // the mutex, so the CPU goes to the callers staging the next commits.
         logTurn.wait()
-        defer { logTurn.signal() }
-        log.withLock { log in
-            // The commits that arrived while the group before held the log join this group
-            // (as many as the limits allow): the fewer groups the commits split into, the
-            // fewer fsyncs they wait for.
-            // Not after a failed write since this group was staged: its numbers no longer
-            // follow the log, it will be refused, and commits numbered after it would leave a
-            // gap; they wait for the next leader instead.
-            let late = writer.withLock { writer -> (requests: [CommitRequest], group: StagedGroup)? in
-                guard writer.epoch == group.epoch else { return nil }
-                let late = commitQueue.takeGroup(upTo: commitQueue.maximumGroupSize - requests.count)
-                return late.isEmpty ? nil : (late, stage(late.map(\.batch), writer: &writer))
+        while true {
+            let (group, commits, written) = log.withLock { log in
+                let (group, commits, nextLeader) = commitQueue.takeGroup(passingLeadership: caller != nil)
+                nextLeader?.lead { self.leadGroup(caller: nil) }
+                return (group, commits, write(group, commits, log: &log))
             }
-            if let late {
-                group.append(late.group, offset: requests.count)
-                requests += late.requests
+            // `write` took the apply turn before the log was released: groups are applied in
+            // log order.
+            if caller == nil {
+                let (keepsLeading, nextLeader) = commitQueue.continueLeading()
+                if keepsLeading {
+                    DispatchQueue.global().async { self.complete(group, commits, written, caller: nil) }
+                    continue
+                }
+                nextLeader?.lead { self.leadGroup(caller: nil) }
             }
-            // The next leader stages its group while this one is written: the log lock keeps
-            // the groups' writes in staging order.
-            commitQueue.passLeadership()?.lead { self.leadGroup(caller: nil) }
-            write(&group, log: &log)
-        }
-        for (index, request) in requests.enumerated() {
-            request.finish(group.outcomes[index]!, isLeader: request === caller)
+            logTurn.signal()
+            complete(group, commits, written, caller: caller)
+            return
         }
     }
 
-    /// Writes a staged group to the log, then acknowledges it: in chunks that fit the active
-    /// segment (rolling between them), each with one `pwrite` and one `fdatasync`, after which
-    /// its commits are applied to the indexes and get their receipts. A failure fails the
-    /// chunk and the rest of the group.
-    private func write(_ group: inout StagedGroup, log: inout LogState) {
-        guard !group.commits.isEmpty else { return }
-        let refusal = writer.withLock { writer -> StoreError? in
+    /// Applies a written group to the indexes and releases the apply turn, then hands out the
+    /// outcomes.
+    private func complete(_ group: [CommitRequest], _ commits: [StagedCommit], _ written: GroupWrite, caller: CommitRequest?) {
+        var outcomes = written.outcomes
+        for chunk in written.durable { apply(chunk, of: commits, outcomes: &outcomes) }
+        applyTurn.signal()
+        for (index, request) in group.enumerated() {
+            request.finish(outcomes[index]!, isLeader: request === caller)
+        }
+    }
+
+    /// Writes a group to the log, in chunks that fit the active segment (rolling between
+    /// them), each with one `pwrite` and one `fdatasync`. Commits staged before a failed write
+    /// are refused (their numbers follow commits that never reached the log); a failure fails
+    /// the chunk and the rest of the group. Returns holding the apply turn.
+    /// - Returns: The refused and failed commits' outcomes, and the durable chunks, which the
+    ///   caller applies to the indexes.
+    private func write(_ group: [CommitRequest], _ commits: [StagedCommit], log: inout LogState) -> GroupWrite {
+        var written = GroupWrite(outcomes: Array(repeating: nil, count: group.count))
+        var pending = writer.withLock { writer -> [Int] in
+            var pending: [Int] = []
             do throws(StoreError) {
                 try checkWritable(writer)
             } catch {
-                return error
+                for index in group.indices { written.outcomes[index] = .failure(error) }
+                return []
             }
-            guard let failure = writer.lastWriteFailure, writer.epoch != group.epoch else { return nil }
-            return StoreError(failure.code, "not written: a commit before it failed to write (\(failure.message))")
-        }
-        if let refusal {
-            for commit in group.commits { group.outcomes[commit.index] = .failure(refusal) }
-            return
-        }
-        var pending = group.commits[...]
+            for index in group.indices {
+                if commits[index].epoch == writer.epoch {
+                    pending.append(index)
+                } else {
+                    let failure = writer.lastWriteFailure ?? StoreError(.io, "a write failed")
+                    written.outcomes[index] = .failure(StoreError(failure.code, "not written: a commit before it failed to write (\(failure.message))"))
+                }
+            }
+            return pending
+        }[...]
         while !pending.isEmpty {
             var end = log.activeEnd
             var count = 0
-            for commit in pending {
-                let fits = end + UInt64(commit.frame.count) <= UInt64(configuration.segmentSize)
+            for index in pending {
+                let fits = end + UInt64(commits[index].frame.count) <= UInt64(configuration.segmentSize)
                 guard fits || log.framesInActive + count == 0 else { break }
-                end += UInt64(commit.frame.count)
+                end += UInt64(commits[index].frame.count)
                 count += 1
             }
             do throws(StoreError) {
@@ -165,15 +192,21 @@ extension StorageEngine {
                     continue
                 }
                 let chunk = pending.prefix(count)
-                let syncNanoseconds = try append(chunk, log: &log)
-                acknowledge(chunk, syncNanoseconds: syncNanoseconds, groupSize: group.commits.count, log: &log, group: &group)
+                let syncNanoseconds = try append(chunk.map { commits[$0] }, log: &log)
+                written.durable.append(advance(&log, past: chunk, of: commits, syncNanoseconds: syncNanoseconds))
                 pending = pending.dropFirst(count)
             } catch {
+                for index in pending { written.outcomes[index] = .failure(error) }
+                // The writer's numbering restarts from the log, after what is durable.
+                applyTurn.wait()
+                for chunk in written.durable { apply(chunk, of: commits, outcomes: &written.outcomes) }
+                written.durable = []
                 abandonStaged(after: error, log: log)
-                for commit in pending { group.outcomes[commit.index] = .failure(error) }
-                return
+                return written
             }
         }
+        applyTurn.wait()
+        return written
     }
 
     /// Writes a chunk's frames with one `pwrite` at the end of the active segment and makes
@@ -181,25 +214,26 @@ extension StorageEngine {
     /// later commit lands behind a partial frame; a failed fsync, or a write that cannot be
     /// undone, stops the store (fsyncgate: never retry and acknowledge).
     /// - Returns: How long the fsync took, in nanoseconds (0 without one).
-    private func append(_ chunk: ArraySlice<StagedCommit>, log: inout LogState) throws(StoreError) -> UInt64 {
+    private func append(_ commits: [StagedCommit], log: inout LogState) throws(StoreError) -> UInt64 {
         let offset = log.activeEnd
-        let bytes: [UInt8]
-        if chunk.count == 1 {
-            bytes = chunk.first!.frame
-        } else {
-            // Each frame records its place in the write, so that recovery can tell a torn
-            // write of the group from damage in the middle of the log.
-            var joined: [UInt8] = []
-            joined.reserveCapacity(chunk.reduce(0) { $0 + $1.frame.count })
-            for (index, commit) in chunk.enumerated() {
-                var frame = commit.frame
-                Frame.place(&frame, at: index, of: chunk.count, salt: salt)
-                joined.append(contentsOf: frame)
-            }
-            bytes = joined
-        }
         do {
-            try log.activeHandle.write(bytes, at: offset)
+            if commits.count == 1 {
+                try log.activeHandle.write(commits[0].frame, at: offset)
+            } else {
+                // Each frame records its place in the write, so that recovery can tell a torn
+                // write of the group from damage in the middle of the log.
+                log.groupBuffer.removeAll(keepingCapacity: true)
+                for (index, commit) in commits.enumerated() {
+                    let start = log.groupBuffer.count
+                    log.groupBuffer.append(contentsOf: commit.frame)
+                    log.groupBuffer.withUnsafeMutableBytes { bytes in
+                        Frame.place(UnsafeMutableRawBufferPointer(rebasing: bytes[start..<start + commit.frame.count]),
+                                    at: index, of: commits.count, salt: salt)
+                    }
+                }
+                defer { if log.groupBuffer.capacity > Self.keptGroupBufferBytes { log.groupBuffer = [] } }
+                try log.activeHandle.write(log.groupBuffer, at: offset)
+            }
         } catch {
             do {
                 try log.activeHandle.truncate(to: offset)
@@ -224,53 +258,67 @@ extension StorageEngine {
         }
     }
 
-    /// Acknowledges a durable chunk: the log moves on, the indexes take all of its commits
-    /// under one index lock (readers see each commit whole, in sequence order), and each
-    /// commit gets its receipt.
-    private func acknowledge(_ chunk: ArraySlice<StagedCommit>, syncNanoseconds: UInt64, groupSize: Int,
-                             log: inout LogState, group: inout StagedGroup) {
+    /// The largest group buffer kept for the next group; a larger one is freed after its write.
+    private static var keptGroupBufferBytes: Int { 1 << 20 }
+
+    /// Moves the log past a durable chunk: its frames' addresses, the log's end and numbering.
+    private func advance(_ log: inout LogState, past chunk: ArraySlice<Int>, of commits: [StagedCommit],
+                         syncNanoseconds: UInt64) -> DurableChunk {
         CrashPoint.hit(.commitAfterSyncBeforeAck)
         var addresses: [FrameAddress] = []
         addresses.reserveCapacity(chunk.count)
-        for commit in chunk {
+        for index in chunk {
             addresses.append(FrameAddress(segment: UInt32(log.activeId), offset: log.activeEnd))
-            log.activeEnd += UInt64(commit.frame.count)
+            log.activeEnd += UInt64(commits[index].frame.count)
         }
         log.framesInActive += chunk.count
         log.lastFrameOffset = addresses.last?.offset
-        log.nextSequence = chunk.last!.sequence + 1
-        log.nextEventPosition = chunk.last!.eventPositions.upperBound
-        writer.withLock { writer in
+        let last = commits[chunk.last!]
+        log.nextSequence = last.sequence + 1
+        log.nextEventPosition = last.eventPositions.upperBound
+        return DurableChunk(members: Array(chunk), addresses: addresses, syncNanoseconds: syncNanoseconds, groupSize: commits.count)
+    }
+
+    /// Applies a durable chunk: the indexes take its commits one by one, each under the index
+    /// lock (readers see each commit whole, in sequence order), and each commit gets its
+    /// receipt. Called holding the apply turn.
+    private func apply(_ chunk: DurableChunk, of commits: [StagedCommit], outcomes: inout [Result<CommitReceipt, StoreError>?]) {
+        for (index, address) in zip(chunk.members, chunk.addresses) {
+            let commit = commits[index]
+            let storedLength = commit.frame.count - Format.frameHeaderLength
+            let header = FrameHeader(flags: 0, sequence: commit.sequence, storedLength: storedLength,
+                                     uncompressedLength: commit.payloadBytes.count, maskedFrameCRC: 0)
             state.withLock { state in
-                for (commit, address) in zip(chunk, addresses) {
-                    let storedLength = commit.frame.count - Format.frameHeaderLength
-                    let header = FrameHeader(flags: 0, sequence: commit.sequence, storedLength: storedLength,
-                                             uncompressedLength: commit.payloadBytes.count, maskedFrameCRC: 0)
-                    state.index.apply(commit.payload, sequence: commit.sequence, frame: address, storedLength: storedLength)
-                    state.events.apply(commit.payload, sequence: commit.sequence, frame: address, storedLength: storedLength)
-                    state.counters.add(header, commit.payload)
-                    state.lastSequence = commit.sequence
-                }
+                state.index.apply(commit.payload, sequence: commit.sequence, frame: address, storedLength: storedLength)
+                state.events.apply(commit.payload, sequence: commit.sequence, frame: address, storedLength: storedLength)
+                state.counters.add(header, commit.payload)
+                state.lastSequence = commit.sequence
             }
-            // The index has these keys now, unless a later staged commit wrote them again.
-            for commit in chunk {
+        }
+        // The index has these keys now, unless a later staged commit wrote them again. (A
+        // commit staged meanwhile finds them in either, with the same state.)
+        writer.withLock { writer in
+            for index in chunk.members {
+                let commit = commits[index]
                 for key in commit.keys.keys where writer.inFlight[key]?.sequence == commit.sequence {
                     writer.inFlight[key] = nil
                 }
             }
         }
-        for (commit, address) in zip(chunk, addresses) {
+        for (index, address) in zip(chunk.members, chunk.addresses) {
+            let commit = commits[index]
             cache.insert(commit.payloadBytes, for: address)
-            group.outcomes[commit.index] = .success(CommitReceipt(
+            outcomes[index] = .success(CommitReceipt(
                 sequence: commit.sequence, versions: commit.versions, eventPositions: commit.eventPositions,
-                frameBytes: commit.frame.count, payloadBytes: commit.payloadBytes.count, syncNanoseconds: syncNanoseconds,
-                groupSize: groupSize))
+                frameBytes: commit.frame.count, payloadBytes: commit.payloadBytes.count,
+                syncNanoseconds: chunk.syncNanoseconds, groupSize: chunk.groupSize))
         }
     }
 
     /// After a failed write, takes the writer's numbering back to the log's and forgets the
-    /// staged keys: a group staged before now is refused (its numbers follow commits that never
-    /// reached the log); groups staged from now on continue the log.
+    /// staged keys: commits staged before now are refused (their numbers follow commits that
+    /// never reached the log); commits staged from now on continue the log. Called holding the
+    /// apply turn, once every durable commit is applied.
     private func abandonStaged(after error: StoreError, log: LogState) {
         writer.withLock { writer in
             writer.epoch += 1
@@ -347,4 +395,22 @@ extension StorageEngine {
         log.lastFrameOffset = nil
         logger.debug("rolled to a new segment", metadata: ["store.path": "\(path)", "segment.id": "\(newId)"])
     }
+}
+
+/// A group's write: an outcome slot per commit (filled at once for a refused or failed one,
+/// when applied for the others) and the chunks that reached the disk, not yet applied.
+struct GroupWrite: Sendable {
+    var outcomes: [Result<CommitReceipt, StoreError>?]
+    var durable: [DurableChunk] = []
+}
+
+/// Commits of a group written with one `pwrite` and made durable with one `fdatasync`.
+struct DurableChunk: Sendable {
+    /// The commits' places in their group.
+    var members: [Int]
+    /// Where their frames are.
+    var addresses: [FrameAddress]
+    var syncNanoseconds: UInt64
+    /// The size of the group, for the receipts.
+    var groupSize: Int
 }

@@ -299,7 +299,7 @@ extension StorageEngine {
     /// - Returns: The index snapshot of the log as the compaction left it, to be written.
     private func install(run: [Manifest.Segment], written: [CompactionOutput.Written], plan: CompactionPlan,
                          report: inout CompactionReport) throws(StoreError) -> IndexSnapshot? {
-        try log.withLock { log throws(StoreError) -> IndexSnapshot? in
+        try withSettledLog { log throws(StoreError) -> IndexSnapshot? in
             try checkWritable(writer.withLock { $0 })
             if compactionState.withLock({ $0.isCancelled }) { throw StoreError(.closed, "the store is closing") }
             var manifest = log.manifest

@@ -104,7 +104,7 @@ extension StorageEngine {
     ///
     /// - Returns: A report whose ``VerificationReport/problems`` is empty when the store is healthy.
     public func verify() throws(StoreError) -> VerificationReport {
-        try log.withLock { log throws(StoreError) -> VerificationReport in
+        try withSettledLog { log throws(StoreError) -> VerificationReport in
             guard !writer.withLock({ $0.isClosed }) else { throw StoreError(.closed, "the store is closed") }
             // The files a compaction is writing or removing, before and after the directory is
             // read (it adds and removes them without the log lock).

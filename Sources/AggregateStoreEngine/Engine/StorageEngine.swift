@@ -49,7 +49,8 @@ public final class StorageEngine: Sendable {
     package let salt: UInt64
     package let cache: ReadCache
     private let lockHandle: any FileHandle
-    /// The numbering of staged commits; see ``WriterState``. Lock order: log, writer, state.
+    /// The numbering of staged commits; see ``WriterState``. Lock order: log turn, log, apply
+    /// turn, writer, state.
     package let writer: Mutex<WriterState>
     /// The log's end and files; held by the group being written; see ``LogState``.
     package let log: Mutex<LogState>
@@ -58,6 +59,11 @@ public final class StorageEngine: Sendable {
     /// The commit groups' turn at the log, taken before ``log``: a group waits for the one
     /// being written asleep on it rather than spinning on the mutex.
     let logTurn = DispatchSemaphore(value: 1)
+    /// The turn to apply a durable group to the indexes, taken before the log is released:
+    /// the next group writes while this one is applied, and groups are applied in log order.
+    /// Whoever needs the indexes to match the log takes it after the log; see
+    /// ``withSettledLog(_:)``.
+    let applyTurn = DispatchSemaphore(value: 1)
     /// Where compactions run, one at a time.
     let compactionQueue = DispatchQueue(label: "aggstore.compaction", qos: .utility)
     /// Marks ``compactionQueue``, so that a close running on it (the engine's last reference
@@ -200,7 +206,7 @@ public final class StorageEngine: Sendable {
     /// - Throws: ``StoreError/Code/io`` if a file fails to close; the store is closed regardless.
     public func close() throws(StoreError) {
         stopCompaction()
-        let alreadyClosed = log.withLock { log in
+        let alreadyClosed = withSettledLog { log in
             let (alreadyClosed, failed) = writer.withLock { writer in
                 defer { writer.isClosed = true }
                 return (writer.isClosed, writer.failure != nil)
@@ -222,6 +228,16 @@ public final class StorageEngine: Sendable {
         }
         do { try lockHandle.close() } catch { firstError = firstError ?? error }
         if let firstError { throw firstError }
+    }
+
+    /// Runs `body` holding the log, once the indexes have taken every durable commit: no
+    /// group is being written, and none is waiting to be applied.
+    func withSettledLog<Result, Failure: Error>(_ body: (inout LogState) throws(Failure) -> Result) throws(Failure) -> Result {
+        try log.withLock { (log: inout LogState) throws(Failure) -> Result in
+            applyTurn.wait()
+            defer { applyTurn.signal() }
+            return try body(&log)
+        }
     }
 
     deinit {

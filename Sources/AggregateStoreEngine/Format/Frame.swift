@@ -59,19 +59,23 @@ package enum Frame {
     /// commit group), and checksums it again: recovery tells a torn group write, which may
     /// leave valid frames after a damaged one, from damage in the middle of the log by it.
     package static func place(_ frame: inout [UInt8], at index: Int, of count: Int, salt: UInt64) {
+        frame.withUnsafeMutableBytes { place($0, at: index, of: count, salt: salt) }
+    }
+
+    /// Marks the encoded frame that starts `bytes` (and fills it) as number `index` of a write
+    /// of `count` frames, in place in a group's buffer.
+    package static func place(_ bytes: UnsafeMutableRawBufferPointer, at index: Int, of count: Int, salt: UInt64) {
         precondition(index < count && count <= Int(UInt16.max) + 1, "a write holds at most 65,536 frames")
-        frame.withUnsafeMutableBytes { bytes in
-            var flags = UnsafeRawBufferPointer(bytes).loadLittleEndian(UInt16.self, at: 4) & ~Format.frameFlagEndsWrite
-            if index == count - 1 { flags |= Format.frameFlagEndsWrite }
-            bytes.storeBytes(of: flags.littleEndian, toByteOffset: 4, as: UInt16.self)
-            bytes.storeBytes(of: UInt16(index).littleEndian, toByteOffset: Format.frameWriteIndexOffset, as: UInt16.self)
-            let header = UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer(rebasing: bytes[..<Format.frameHeaderLength]))
-            let stored = UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer(rebasing: bytes[Format.frameHeaderLength...]))
-            let frameCRC = CRC32C.mask(frameChecksum(header: header, stored: stored, salt: salt))
-            bytes.storeBytes(of: frameCRC.littleEndian, toByteOffset: Format.frameCRCOffset, as: UInt32.self)
-            let headerCRC = CRC32C.mask(CRC32C.checksum(UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer(rebasing: bytes[..<Format.frameHeaderCRCOffset]))))
-            bytes.storeBytes(of: headerCRC.littleEndian, toByteOffset: Format.frameHeaderCRCOffset, as: UInt32.self)
-        }
+        var flags = UnsafeRawBufferPointer(bytes).loadLittleEndian(UInt16.self, at: 4) & ~Format.frameFlagEndsWrite
+        if index == count - 1 { flags |= Format.frameFlagEndsWrite }
+        bytes.storeBytes(of: flags.littleEndian, toByteOffset: 4, as: UInt16.self)
+        bytes.storeBytes(of: UInt16(index).littleEndian, toByteOffset: Format.frameWriteIndexOffset, as: UInt16.self)
+        let header = UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer(rebasing: bytes[..<Format.frameHeaderLength]))
+        let stored = UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer(rebasing: bytes[Format.frameHeaderLength...]))
+        let frameCRC = CRC32C.mask(frameChecksum(header: header, stored: stored, salt: salt))
+        bytes.storeBytes(of: frameCRC.littleEndian, toByteOffset: Format.frameCRCOffset, as: UInt32.self)
+        let headerCRC = CRC32C.mask(CRC32C.checksum(UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer(rebasing: bytes[..<Format.frameHeaderCRCOffset]))))
+        bytes.storeBytes(of: headerCRC.littleEndian, toByteOffset: Format.frameHeaderCRCOffset, as: UInt32.self)
     }
 
     /// The unmasked frame CRC: salt, then the header before the CRC fields, then the stored payload.
