@@ -40,6 +40,9 @@ struct Bench: ParsableCommand {
     @Option(help: "The group-commit runs: N threads, offN (group commit off) or tasksN; by default 1 4 16 64 off64 tasks4 tasks16 tasks64.")
     var groupRuns: [String] = []
 
+    @Option(help: "Group-commit runs on a model disk whose fdatasync takes this many microseconds (plus 4 per KiB written), for repeatable comparisons; put --path on tmpfs.")
+    var modelDiskSyncMicroseconds: Double?
+
     @Flag(help: "Keep the benchmark directory.")
     var keep = false
 
@@ -59,7 +62,8 @@ struct Bench: ParsableCommand {
         #endif
         let figures = Set(only.isEmpty ? Figure.allCases : only)
         if figures.contains(.commit) { try commitLatency() }
-        if figures.contains(.group) { try GroupCommitBenchmark(path: path, commits: commits, runs: groupRuns).run() }
+        if figures.contains(.group) { try GroupCommitBenchmark(path: path, commits: commits, runs: groupRuns,
+                                                                 fileSystem: modelDiskSyncMicroseconds.map { ModelDisk(syncMicroseconds: $0) } ?? PosixFileSystem()).run() }
         if figures.contains(.cpu) { try commitCPUCost() }
         if figures.contains(.crc) { try crcThroughput() }
         if figures.contains(.open) { try openTime() }

@@ -20,6 +20,8 @@ struct GroupCommitBenchmark {
     /// of 1, 4, 16, 64, off64, tasks4, tasks16, tasks64 if empty. The ratios are against the
     /// first run.
     var runs: [String] = []
+    /// The store's disk: the real one, or a ``ModelDisk``.
+    var fileSystem: any FileSystem = PosixFileSystem()
 
     struct Run {
         var threads: Int
@@ -86,7 +88,8 @@ struct GroupCommitBenchmark {
         let storePath = path + "/group-\(threads)-\(groupCommit ? "on" : "off")"
         var configuration = EngineConfiguration()
         if !groupCommit { configuration.maximumCommitGroupSize = 1 }
-        let engine = try StorageEngine.open(at: storePath, configuration: configuration, logger: Logger(label: "aggstore.bench"))
+        let engine = try StorageEngine.open(at: storePath, configuration: configuration, fileSystem: fileSystem,
+                                            logger: Logger(label: "aggstore.bench"))
         defer { try? engine.close() }
         let streams = try streams(threads)
         let perThread = streams[0].count
@@ -141,7 +144,8 @@ extension GroupCommitBenchmark {
     /// Commits from `tasks` tasks at once, with the async `commit`: no thread waits for the
     /// fsync; the tasks suspend and the group is written on a Dispatch queue.
     func measure(tasks: Int) throws -> Run {
-        let engine = try StorageEngine.open(at: path + "/group-tasks-\(tasks)", logger: Logger(label: "aggstore.bench"))
+        let engine = try StorageEngine.open(at: path + "/group-tasks-\(tasks)", fileSystem: fileSystem,
+                                            logger: Logger(label: "aggstore.bench"))
         defer { try? engine.close() }
         let streams = try streams(tasks)
         let total = streams.reduce(0) { $0 + $1.count }

@@ -50,7 +50,7 @@ package final class CommitQueue: Sendable {
     /// the leader's own first (at most ``maximumGroupSize`` of them, and about
     /// ``maximumGroupBytes``). With `passingLeadership`, the leadership then passes to the
     /// request now at the front, or to no one if the queue is empty; without it, the caller
-    /// stays the leader and later calls ``continueLeading()``.
+    /// stays the leader and later calls ``passLeadership()``.
     /// - Returns: The group with its commits, and the next leader, for the caller to wake with
     ///   ``CommitRequest/lead(_:)``.
     func takeGroup(passingLeadership: Bool) -> (group: [CommitRequest], commits: [StagedCommit], nextLeader: CommitRequest?) {
@@ -69,14 +69,15 @@ package final class CommitQueue: Sendable {
         }
     }
 
-    /// Whether a leader that kept the leadership goes on with another group: yes if the
-    /// request at the front is encoded; if it is still being encoded, the leadership passes to
-    /// it (returned, for the caller to wake); if the queue is empty, no one leads.
-    func continueLeading() -> (keepsLeading: Bool, nextLeader: CommitRequest?) {
-        state.withLock { state in
-            if let first = state.pending.first, first.stagedIfReady != nil { return (true, nil) }
-            return (false, state.passLeadership())
-        }
+    /// Whether the request at the front of the queue is encoded, ready to be written.
+    var isFrontReady: Bool {
+        state.withLock { $0.pending.first?.stagedIfReady != nil }
+    }
+
+    /// Ends the turn of a leader that kept the leadership: the request at the front leads next
+    /// (returned, for the caller to wake), or no one if the queue is empty.
+    func passLeadership() -> CommitRequest? {
+        state.withLock { $0.passLeadership() }
     }
 }
 

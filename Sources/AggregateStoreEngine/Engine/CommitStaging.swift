@@ -1,3 +1,4 @@
+import Dispatch
 import Synchronization
 
 /// The first stage of a commit, done by its own caller under the writer lock: the batch is
@@ -45,6 +46,8 @@ extension StorageEngine {
     /// - Returns: Each batch's queued request or error, and whether the caller now leads.
     func stage(_ batches: [WriteBatch], waiter: () -> CommitRequest.Waiter)
         -> (requests: [Result<CommitRequest, StoreError>], leads: Bool) {
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { commitCosts.recordStaging((DispatchTime.now().uptimeNanoseconds - started) / UInt64(max(1, batches.count))) }
         // Whatever needs no lock is done before taking it.
         let prepared = batches.map { batch in
             (request: CommitRequest(waiter: waiter()),

@@ -105,14 +105,18 @@ extension StorageEngine {
     }
 
     /// A leader's turn (see ``CommitQueue``): once it has the log, takes the group at the front
-    /// of the queue and writes it; then the group is applied to the indexes and its callers get
-    /// their outcomes while the next group is written.
+    /// of the queue and writes it; then the group completes: it is applied to the indexes and
+    /// its callers get their outcomes.
+    ///
+    /// The next group is written while this one completes only when that pays (see
+    /// ``CommitCosts/overlapPays(groupSize:)``); otherwise it waits, and this group's callers,
+    /// once woken, join it, for one fsync instead of two.
     ///
     /// A leading thread (`caller` is its own request) writes one group, its own, and passes
     /// the leadership on before writing, so that its caller never waits for other groups. A
     /// leader on a Dispatch queue (for tasks; `caller` is nil) goes on writing groups while
-    /// commits are ready, and hands each written group to a Dispatch queue to be applied: the
-    /// log then never waits for a thread to wake up between two groups.
+    /// they overlap and commits are ready, handing each written group to a Dispatch queue to
+    /// complete: the log then never waits for a thread to wake up between two groups.
     private func leadGroup(caller: CommitRequest?) {
         // The group before may hold the log for a whole fsync: wait asleep, not spinning on
         // the mutex, so the CPU goes to the callers staging the next commits.
@@ -125,16 +129,19 @@ extension StorageEngine {
             }
             // `write` took the apply turn before the log was released: groups are applied in
             // log order.
-            if caller == nil {
-                let (keepsLeading, nextLeader) = commitQueue.continueLeading()
-                if keepsLeading {
+            if commitCosts.overlapPays(groupSize: group.count) {
+                if caller == nil, commitQueue.isFrontReady {
                     DispatchQueue.global().async { self.complete(group, commits, written, caller: nil) }
                     continue
                 }
-                nextLeader?.lead { self.leadGroup(caller: nil) }
+                if caller == nil { commitQueue.passLeadership()?.lead { self.leadGroup(caller: nil) } }
+                logTurn.signal()
+                complete(group, commits, written, caller: caller)
+            } else {
+                complete(group, commits, written, caller: caller)
+                if caller == nil { commitQueue.passLeadership()?.lead { self.leadGroup(caller: nil) } }
+                logTurn.signal()
             }
-            logTurn.signal()
-            complete(group, commits, written, caller: caller)
             return
         }
     }
@@ -142,7 +149,10 @@ extension StorageEngine {
     /// Applies a written group to the indexes and releases the apply turn, then hands out the
     /// outcomes.
     private func complete(_ group: [CommitRequest], _ commits: [StagedCommit], _ written: GroupWrite, caller: CommitRequest?) {
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { commitCosts.recordCompletion(DispatchTime.now().uptimeNanoseconds - started, count: group.count) }
         var outcomes = written.outcomes
+        testHooks.runBeforeApplying()
         for chunk in written.durable { apply(chunk, of: commits, outcomes: &outcomes) }
         applyTurn.signal()
         for (index, request) in group.enumerated() {
@@ -248,7 +258,9 @@ extension StorageEngine {
         let started = DispatchTime.now().uptimeNanoseconds
         do {
             try configuration.syncSites.run(.commitData) { () throws(StoreError) in try log.activeHandle.sync(.data) }
-            return DispatchTime.now().uptimeNanoseconds - started
+            let duration = DispatchTime.now().uptimeNanoseconds - started
+            commitCosts.recordSync(duration)
+            return duration
         } catch {
             // After a failed fsync the kernel may mark the frames' pages clean without writing
             // them; cut the frames so a reopen cannot read them from the cache and build on them.

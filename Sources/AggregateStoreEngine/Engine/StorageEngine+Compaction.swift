@@ -139,7 +139,10 @@ extension StorageEngine {
     /// A segment's live bytes are its live records' bytes, plus those of the events a cursor
     /// still needs (so a segment that only keeps needed events is not rewritten again).
     private func qualifyingRuns(minimumDeadRatio: Double) throws(StoreError) -> [[Manifest.Segment]] {
-        let sealed = try log.withLock { log throws(StoreError) -> [Manifest.Segment] in
+        // Settled: a group that rolled has written and fsynced its first frames into what is
+        // now a sealed segment, but may not have applied them yet; until it has, the index
+        // does not show them live, and a run would drop them as dead.
+        let sealed = try withSettledLog { log throws(StoreError) -> [Manifest.Segment] in
             try checkWritable(writer.withLock { $0 })
             return Array(log.manifest.segments.dropLast())
         }

@@ -64,6 +64,10 @@ public final class StorageEngine: Sendable {
     /// Whoever needs the indexes to match the log takes it after the log; see
     /// ``withSettledLog(_:)``.
     let applyTurn = DispatchSemaphore(value: 1)
+    /// What group commit measures of its costs, to decide when groups overlap.
+    let commitCosts = CommitCosts()
+    /// Where tests hold threads to make races happen (debug builds only).
+    package let testHooks = TestHooks()
     /// Where compactions run, one at a time.
     let compactionQueue = DispatchQueue(label: "aggstore.compaction", qos: .utility)
     /// Marks ``compactionQueue``, so that a close running on it (the engine's last reference
