@@ -16,6 +16,9 @@ let package = Package(
         .library(name: "AggregateStore", targets: ["AggregateStore"]),
         .library(name: "AggregateStoreMaintenance", targets: ["AggregateStoreMaintenance"]),
         .library(name: "AggregateStoreTestKit", targets: ["AggregateStoreTestKit"]),
+        // The demo workload (sales orders with items, customers, events), shared by `aggstore`'s
+        // demo and bench and by the benchmark harness in Benchmarks/.
+        .library(name: "AggregateStoreDemo", targets: ["AggregateStoreDemo"]),
         .executable(name: "aggstore", targets: ["AggregateStoreCLI"]),
     ],
     dependencies: [
@@ -67,10 +70,15 @@ let package = Package(
             dependencies: ["AggregateStoreEngine"],
             swiftSettings: strict
         ),
+        .target(
+            name: "AggregateStoreDemo",
+            dependencies: ["AggregateStore", "AggregateStoreEngine"],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "AggregateStoreCLI",
             dependencies: [
-                "AggregateStore", "AggregateStoreEngine",
+                "AggregateStore", "AggregateStoreEngine", "AggregateStoreDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

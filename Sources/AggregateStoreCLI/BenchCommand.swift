@@ -1,4 +1,5 @@
 import AggregateStore
+import AggregateStoreDemo
 import ArgumentParser
 import Foundation
 import Logging
@@ -87,9 +88,11 @@ struct Bench: ParsableCommand {
         guard floorFile >= 0 else { throw ValidationError("cannot create the floor file") }
         defer { Glibc.close(floorFile) }
 
+        let store = try DataStore.open(at: path + "/commit-datastore", logger: Logger(label: "aggstore.bench"))
+        defer { try? store.close() }
         var generator = DemoOrders(customers: max(1, commits / 5))
         let encoder = demoEncoder()
-        var ours: [Double] = [], floor: [Double] = []
+        var ours: [Double] = [], floor: [Double] = [], unitsOfWork: [Double] = []
         var floorOffset: off_t = 0
         var frameBytes = 0
         var lastStats = try engine.statistics()
@@ -108,9 +111,21 @@ struct Bench: ParsableCommand {
                 floorOffset += off_t(floorBytes.count)
             }
             if number % 2 == 0, frameBytes > 0 { try floorWrite() }
+            // The same order through the DataStore too: a unit of work that creates it and
+            // emits its event; which of the two goes first alternates as well.
+            func unitOfWork() throws {
+                let started = monotonicSeconds()
+                try UnitOfWork.run(on: store) { tx in
+                    try store.create(order, in: tx)
+                    try tx.emit(OrderPlaced(orderId: order.id, customerId: order.customerId, totalCents: order.total), about: order)
+                }
+                unitsOfWork.append(monotonicSeconds() - started)
+            }
+            if number % 4 < 2 { try unitOfWork() }
             let started = monotonicSeconds()
             try engine.commit(batch)
             ours.append(monotonicSeconds() - started)
+            if number % 4 >= 2 { try unitOfWork() }
             let stats = try engine.statistics()
             frameBytes = Int(stats.logBytes - lastStats.logBytes)
             lastStats = stats
@@ -118,12 +133,15 @@ struct Bench: ParsableCommand {
         }
         ours.sort()
         floor.sort()
+        unitsOfWork.sort()
         let stats = try engine.statistics()
         print("Durable commit, single writer, \(commits) demo orders (avg frame \(stats.logBytes / UInt64(stats.frames)) bytes):")
         print("  AggregateStore commit     p50 \(micros(percentile(ours, 0.5)))  p99 \(micros(percentile(ours, 0.99)))")
         print("  floor pwrite+fdatasync    p50 \(micros(percentile(floor, 0.5)))  p99 \(micros(percentile(floor, 0.99)))")
         print(String(format: "  ratio ours/floor         p50 %.2fx  p99 %.2fx",
                      percentile(ours, 0.5) / percentile(floor, 0.5), percentile(ours, 0.99) / percentile(floor, 0.99)))
+        print("  DataStore unit of work   p50 \(micros(percentile(unitsOfWork, 0.5)))  p99 \(micros(percentile(unitsOfWork, 0.99)))"
+              + String(format: "  (%.2fx the floor; the same order created and its event emitted)", percentile(unitsOfWork, 0.5) / percentile(floor, 0.5)))
         print(String(format: "LZ4 on the demo data: %.2fx (%llu payload bytes stored as %llu)",
                      stats.compressionRatio, stats.payloadBytes, stats.storedBytes))
 
@@ -161,6 +179,27 @@ struct Bench: ParsableCommand {
         timings.sort()
         print("Commit without fsync (the engine's own work: encode, LZ4, CRC, pwrite, index): "
               + "p50 \(micros(percentile(timings, 0.5)))  p99 \(micros(percentile(timings, 0.99)))")
+
+        // The same orders through the DataStore: the unit of work's own work on top (ids,
+        // the record codec, version checks, events, metrics, tracing).
+        var storeConfiguration = DataStore.Configuration()
+        storeConfiguration.engine = configuration
+        let store = try DataStore.open(at: path + "/cpu-datastore", configuration: storeConfiguration, logger: Logger(label: "aggstore.bench"))
+        defer { try? store.close() }
+        var orders = DemoOrders(customers: max(1, commits / 5))
+        var units: [Double] = []
+        for number in 1...commits {
+            let order = orders.order(number: number)
+            let started = monotonicSeconds()
+            try UnitOfWork.run(on: store) { tx in
+                try store.create(order, in: tx)
+                try tx.emit(OrderPlaced(orderId: order.id, customerId: order.customerId, totalCents: order.total), about: order)
+            }
+            units.append(monotonicSeconds() - started)
+        }
+        units.sort()
+        print("Unit of work without fsync (create an order, emit its event, commit): "
+              + "p50 \(micros(percentile(units, 0.5)))  p99 \(micros(percentile(units, 0.99)))")
     }
 
     private func crcThroughput() throws {

@@ -1,4 +1,5 @@
 import AggregateStore
+import AggregateStoreDemo
 import Foundation
 
 /// The codec figure of issue 4, item 1: encode plus decode of a demo order (four items) with the

@@ -1,4 +1,5 @@
 import AggregateStore
+import AggregateStoreDemo
 import Foundation
 import Logging
 

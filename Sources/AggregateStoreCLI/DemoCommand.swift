@@ -1,4 +1,5 @@
 import AggregateStore
+import AggregateStoreDemo
 import ArgumentParser
 import Foundation
 import Logging

@@ -34,7 +34,7 @@ extension DataStore {
         do {
             return try transaction.prepare()
         } catch {
-            unitOfWorkLogger(transaction.id).debug("unit of work cannot commit", metadata: ["error": "\(error)"])
+            log(.debug, "unit of work cannot commit", unitOfWork: transaction.id, metadata: ["error": "\(error)"])
             throw error
         }
     }
@@ -43,7 +43,7 @@ extension DataStore {
     private func emptyCommit(_ transaction: Transaction, start: UInt64) -> UnitOfWorkReceipt {
         transaction.finish(committed: true)
         instruments.committed(transaction.id, nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - start), receipt: nil)
-        unitOfWorkLogger(transaction.id).debug("unit of work committed; nothing to write")
+        log(.debug, "unit of work committed; nothing to write", unitOfWork: transaction.id)
         let next = engine.lastEventPosition + 1
         return UnitOfWorkReceipt(unitOfWorkId: transaction.id, sequence: nil, eventPositions: next..<next)
     }
@@ -52,7 +52,6 @@ extension DataStore {
     /// event engine's wake-up.
     private func finishCommit(_ transaction: Transaction, _ outcome: Result<CommitReceipt, StoreError>,
                               start: UInt64) throws(StoreError) -> UnitOfWorkReceipt {
-        let logger = unitOfWorkLogger(transaction.id)
         let receipt: CommitReceipt
         switch outcome {
         case let .success(committed):
@@ -62,16 +61,17 @@ extension DataStore {
             if error.code == .conflict || error.code == .duplicate { instruments.conflicted(transaction.id) }
             instruments.aborted(transaction.id, reason: "\(error.code)")
             if error.code == .io || error.code == .noSpace {
-                logger.error("unit of work failed to commit; in doubt until the store is reopened", metadata: ["error": "\(error)"])
+                log(.error, "unit of work failed to commit; in doubt until the store is reopened", unitOfWork: transaction.id,
+                    metadata: ["error": "\(error)"])
             } else {
-                logger.info("unit of work failed to commit; nothing was written", metadata: ["error": "\(error)"])
+                log(.info, "unit of work failed to commit; nothing was written", unitOfWork: transaction.id, metadata: ["error": "\(error)"])
             }
             throw error
         }
         transaction.finish(committed: true)
         let elapsed = Int64(DispatchTime.now().uptimeNanoseconds - start)
         instruments.committed(transaction.id, nanoseconds: elapsed, receipt: receipt)
-        logger.debug("unit of work committed", metadata: [
+        log(.debug, "unit of work committed", unitOfWork: transaction.id, metadata: [
             "aggstore.sequence": "\(receipt.sequence)",
             "aggstore.writes": "\(receipt.versions.count)",
             "aggstore.events": "\(receipt.eventPositions.count)",
@@ -84,13 +84,17 @@ extension DataStore {
     /// Logs and counts an abort.
     func didAbort(_ transaction: Transaction, reason: String) {
         instruments.aborted(transaction.id, reason: reason)
-        unitOfWorkLogger(transaction.id).debug("unit of work aborted; nothing was written", metadata: ["reason": "\(reason)"])
+        log(.debug, "unit of work aborted; nothing was written", unitOfWork: transaction.id, metadata: ["reason": "\(reason)"])
     }
 
-    /// The store's logger with the unit of work's id on every line.
-    func unitOfWorkLogger(_ id: String) -> Logger {
-        var logger = self.logger
-        logger[metadataKey: "uow.id"] = "\(id)"
-        return logger
+    /// Logs with the unit of work's id in the metadata. Nothing is built when the level is off:
+    /// setting the id on a copy of the logger for every unit of work made the log handler
+    /// render its metadata each time (about 5 µs of a 40 µs unit of work).
+    func log(_ level: Logger.Level, _ message: @autoclosure () -> Logger.Message, unitOfWork id: String,
+             metadata: @autoclosure () -> Logger.Metadata = [:]) {
+        guard logger.logLevel <= level else { return }
+        var metadata = metadata()
+        metadata["uow.id"] = "\(id)"
+        logger.log(level: level, message(), metadata: metadata)
     }
 }

@@ -1,5 +1,10 @@
 import Foundation
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Generates aggregate and event ids in the CanonicalId grammar of the specification's
 /// framework: `major-minor-kind[-subkind]-epochMillis-entropy`.
@@ -52,6 +57,9 @@ public final class CanonicalIdGenerator: Sendable {
     public let namespace: Namespace
     private let source: Source
     private let counter = Atomic<Int64>(0)
+    /// Random bytes drawn from the system's generator a page at a time, so that an id costs no
+    /// system call.
+    private let entropy = Mutex(EntropyPool())
 
     /// A generator of unique ids: the wall clock in milliseconds and 128 random bits in base 62.
     public init(namespace: Namespace = .singleGlobal) {
@@ -83,46 +91,86 @@ public final class CanonicalIdGenerator: Sendable {
         switch source {
         case .random:
             millis = Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
-            entropy = Self.base62(UUID())
+            entropy = Self.base62(self.entropy.withLock { $0.next() })
         case let .deterministic(start):
             let n = counter.add(1, ordering: .relaxed).newValue
             millis = start + n
             entropy = "seed_" + String(repeating: "0", count: max(0, 6 - String(n).count)) + String(n)
         }
-        var parts = [namespace.major, namespace.minor, kind]
-        if let normalizedSubkind { parts.append(normalizedSubkind) }
-        parts += [String(millis), entropy]
-        return parts.joined(separator: "-")
+        var id = ""
+        id.reserveCapacity(namespace.major.utf8.count + namespace.minor.utf8.count + kind.utf8.count
+                           + (normalizedSubkind?.utf8.count ?? 0) + 44)
+        for part in [namespace.major, namespace.minor, kind] {
+            id += part
+            id += "-"
+        }
+        if let normalizedSubkind {
+            id += normalizedSubkind
+            id += "-"
+        }
+        id += String(millis)
+        id += "-"
+        id += entropy
+        return id
     }
 
     /// Normalises a label: lowercase, `-` and `.` to `_`, at most 64 characters, then checks it.
     static func label(_ text: String, _ what: String) throws(StoreError) -> String {
+        // Kinds are names in code, already in normal form: checked byte by byte, not rebuilt.
+        if isNormalized(text) { return text }
         let normalized = String(text.lowercased().map { $0 == "-" || $0 == "." ? "_" : $0 }.prefix(64))
-        guard let first = normalized.unicodeScalars.first, first.isASCII, first.properties.isAlphabetic,
-              normalized.unicodeScalars.allSatisfy({ $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "_") })
-        else {
+        guard isNormalized(normalized) else {
             throw StoreError(.invalidArgument, "the \(what) '\(text)' is not a CanonicalId label (a letter, then letters, digits or _)")
         }
         return normalized
     }
 
-    private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+    /// Whether `label` is 1-64 bytes: a lowercase ASCII letter, then lowercase ASCII letters,
+    /// digits or `_`.
+    private static func isNormalized(_ label: String) -> Bool {
+        let utf8 = label.utf8
+        guard let first = utf8.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first), utf8.count <= 64 else { return false }
+        return utf8.allSatisfy { byte in
+            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
+                || byte == UInt8(ascii: "_")
+        }
+    }
 
-    /// A UUID's 128 bits in base 62: 22 characters, padded so every id has the same length.
-    static func base62(_ uuid: UUID) -> String {
-        var (high, low) = withUnsafeBytes(of: uuid.uuid) { bytes in
-            (bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self).bigEndian, bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self).bigEndian)
+    private static let alphabet = Array("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+
+    /// 128 bits in base 62: 22 characters, padded so every id has the same length.
+    static func base62(_ bits: (high: UInt64, low: UInt64)) -> String {
+        var (high, low) = bits
+        return String(unsafeUninitializedCapacity: 22) { digits in
+            for index in (0..<22).reversed() {
+                // Divide the 128-bit value (high, low) by 62, keeping the remainder.
+                let highQuotient = high / 62
+                let highRemainder = high % 62
+                let (lowQuotient, remainder) = UInt64(62).dividingFullWidth((high: highRemainder, low: low))
+                high = highQuotient
+                low = lowQuotient
+                digits[index] = alphabet[Int(remainder)]
+            }
+            return 22
         }
-        var digits: [Character] = []
-        for _ in 0..<22 {
-            // Divide the 128-bit value (high, low) by 62, keeping the remainder.
-            let highQuotient = high / 62
-            let highRemainder = high % 62
-            let (lowQuotient, remainder) = UInt64(62).dividingFullWidth((high: highRemainder, low: low))
-            high = highQuotient
-            low = lowQuotient
-            digits.append(alphabet[Int(remainder)])
+    }
+}
+
+/// Random bytes from the system's cryptographic generator (`arc4random_buf`), drawn a page at
+/// a time.
+private struct EntropyPool {
+    private var bytes = [UInt8](repeating: 0, count: 4096)
+    private var used = 4096
+
+    /// The next 128 random bits.
+    mutating func next() -> (high: UInt64, low: UInt64) {
+        if used + 16 > bytes.count {
+            bytes.withUnsafeMutableBytes { arc4random_buf($0.baseAddress!, $0.count) }
+            used = 0
         }
-        return String(digits.reversed())
+        defer { used += 16 }
+        return bytes.withUnsafeBytes { buffer in
+            (buffer.loadUnaligned(fromByteOffset: used, as: UInt64.self), buffer.loadUnaligned(fromByteOffset: used + 8, as: UInt64.self))
+        }
     }
 }
