@@ -13,8 +13,8 @@ import Synchronization
 /// sleeps until its commit has an outcome or it is made the leader.
 ///
 /// A leader leads one group and returns, so no caller waits longer than two groups' writes.
-/// An async caller does not lead on its own task: its turn runs on a Dispatch queue, so a
-/// blocking write never occupies a thread of the cooperative pool.
+/// An async caller does not lead on its own task: its turn runs on the engine's leader queue,
+/// so a blocking write never occupies a thread of the cooperative pool.
 package final class CommitQueue: Sendable {
     fileprivate struct State {
         var pending: [CommitRequest] = []
@@ -134,7 +134,7 @@ package final class CommitRequest: Sendable {
             defer { state.deferredLead = nil }
             return state.deferredLead
         }
-        if let deferredLead { DispatchQueue.global().async(execute: deferredLead) }
+        deferredLead?()
     }
 
     /// Sleeps until the request has an outcome or its caller must lead; returns true for the
@@ -148,21 +148,21 @@ package final class CommitRequest: Sendable {
         }
     }
 
-    /// Makes the request's caller the leader: wakes the thread, or runs `leadTurn` on a
-    /// Dispatch queue for a task.
+    /// Makes the request's caller the leader: wakes the thread, or calls `startTurn` for a task
+    /// (which must start the turn on a queue of its own: the caller may hold the log).
     /// A thread leads once it has encoded its commit, as it waits only after that; a task's
     /// turn waits for its commit to be encoded.
-    package func lead(_ leadTurn: @escaping @Sendable () -> Void) {
+    package func lead(_ startTurn: @escaping @Sendable () -> Void) {
         switch waiter {
         case let .thread(semaphore):
             state.withLock { $0.turn = .lead }
             semaphore.signal()
         case .task:
             let isReady = state.withLock { state in
-                if state.staged == nil { state.deferredLead = leadTurn }
+                if state.staged == nil { state.deferredLead = startTurn }
                 return state.staged != nil
             }
-            if isReady { DispatchQueue.global().async(execute: leadTurn) }
+            if isReady { startTurn() }
         }
     }
 

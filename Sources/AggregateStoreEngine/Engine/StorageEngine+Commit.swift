@@ -68,7 +68,7 @@ extension StorageEngine {
             if case let .failure(error) = staged[0] {
                 continuation.resume(returning: .failure(error))
             } else if leads {
-                DispatchQueue.global().async { self.leadGroup(caller: nil) }
+                startLeaderTurn()
             }
         }
         return try outcome.get()
@@ -114,36 +114,50 @@ extension StorageEngine {
     ///
     /// A leading thread (`caller` is its own request) writes one group, its own, and passes
     /// the leadership on before writing, so that its caller never waits for other groups. A
-    /// leader on a Dispatch queue (for tasks; `caller` is nil) goes on writing groups while
-    /// they overlap and commits are ready, handing each written group to a Dispatch queue to
-    /// complete: the log then never waits for a thread to wake up between two groups.
+    /// leader on the leader queue (for tasks; `caller` is nil) goes on writing groups while
+    /// they overlap and commits are ready, handing each written group to the completion queue:
+    /// the log then never waits for a thread to wake up between two groups.
     private func leadGroup(caller: CommitRequest?) {
+        // Review regression: on the global pool, a leader could wait (holding the log) for a
+        // completion that no worker of the pool would run; debug builds check the queue.
+        if caller == nil { dispatchPrecondition(condition: .onQueue(leaderQueue)) }
         // The group before may hold the log for a whole fsync: wait asleep, not spinning on
         // the mutex, so the CPU goes to the callers staging the next commits.
         logTurn.wait()
         while true {
             let (group, commits, written) = log.withLock { log in
                 let (group, commits, nextLeader) = commitQueue.takeGroup(passingLeadership: caller != nil)
-                nextLeader?.lead { self.leadGroup(caller: nil) }
+                nextLeader?.lead(startLeaderTurn)
                 return (group, commits, write(group, commits, log: &log))
             }
             // `write` took the apply turn before the log was released: groups are applied in
             // log order.
             if commitCosts.overlapPays(groupSize: group.count) {
-                if caller == nil, commitQueue.isFrontReady {
-                    DispatchQueue.global().async { self.complete(group, commits, written, caller: nil) }
-                    continue
+                guard caller == nil else {
+                    logTurn.signal()
+                    complete(group, commits, written, caller: caller)
+                    return
                 }
-                if caller == nil { commitQueue.passLeadership()?.lead { self.leadGroup(caller: nil) } }
+                // Completed on a queue of the engine's own, not inline: this leader goes on
+                // writing (or the next starts on the leader queue) while it completes. Not on
+                // the global pool, whose worker might never come while a leader waits for the
+                // apply turn holding the log.
+                completionQueue.async { self.complete(group, commits, written, caller: nil) }
+                if commitQueue.isFrontReady { continue }
+                commitQueue.passLeadership()?.lead(startLeaderTurn)
                 logTurn.signal()
-                complete(group, commits, written, caller: caller)
             } else {
                 complete(group, commits, written, caller: caller)
-                if caller == nil { commitQueue.passLeadership()?.lead { self.leadGroup(caller: nil) } }
+                if caller == nil { commitQueue.passLeadership()?.lead(startLeaderTurn) }
                 logTurn.signal()
             }
             return
         }
+    }
+
+    /// Starts a leader's turn for a task's commit on the engine's leader queue.
+    @Sendable private func startLeaderTurn() {
+        leaderQueue.async { self.leadGroup(caller: nil) }
     }
 
     /// Applies a written group to the indexes and releases the apply turn, then hands out the

@@ -68,6 +68,12 @@ public final class StorageEngine: Sendable {
     let commitCosts = CommitCosts()
     /// Where tests hold threads to make races happen (debug builds only).
     package let testHooks = TestHooks()
+    /// Where commit leaders for tasks run, and where a leader that goes on writing hands the
+    /// groups it wrote to be completed. The engine's own serial queues, not the global pool:
+    /// they get a thread even when every worker of the pool is blocked (in user code, or in a
+    /// leader waiting for the apply turn that a queued completion would release).
+    let leaderQueue = DispatchQueue(label: "aggstore.commit.leader")
+    let completionQueue = DispatchQueue(label: "aggstore.commit.completion")
     /// Where compactions run, one at a time.
     let compactionQueue = DispatchQueue(label: "aggstore.compaction", qos: .utility)
     /// Marks ``compactionQueue``, so that a close running on it (the engine's last reference
