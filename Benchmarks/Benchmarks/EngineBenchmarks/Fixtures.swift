@@ -73,12 +73,13 @@ final class CompactionFixture: @unchecked Sendable {
         store = try DataStore.open(at: path, configuration: configuration, logger: quietLogger())
     }
 
-    /// Writes every order once more.
+    /// Writes every order once more, 100 to a unit of work (a frame stays within the 1 MiB
+    /// segments' batch limit).
     func overwrite() throws {
         round += 1
         let store = store!
-        for start in stride(from: 1, through: orders, by: 1000) {
-            var orders = OrderBook(count: self.orders).orders(start...min(start + 999, self.orders))
+        for start in stride(from: 1, through: orders, by: 100) {
+            var orders = OrderBook(count: self.orders).orders(start...min(start + 99, self.orders))
             for index in orders.indices { orders[index].status = "round \(round)" }
             try UnitOfWork.run(on: store) { tx in for order in orders { try store.save(order, in: tx) } }
         }
@@ -117,7 +118,7 @@ final class LifecycleFixture: @unchecked Sendable {
         let subject = try AggregateStoreSubject(path: path, durable: false)
         let book = OrderBook(count: orders)
         for start in stride(from: 1, through: orders, by: 10_000) {
-            try subject.bulkLoad(book.orders(start...min(start + 9_999, orders)))
+            try subject.bulkLoad(book.orders(start...min(start + 9_999, orders)), perTransaction: 1)
         }
         try subject.close()
         built = true

@@ -35,10 +35,10 @@ public final class AggregateStoreSubject: OrderStore {
         }
     }
 
-    public func bulkLoad(_ orders: [SalesOrder]) throws {
-        for start in stride(from: 0, to: orders.count, by: 1000) {
+    public func bulkLoad(_ orders: [SalesOrder], perTransaction: Int) throws {
+        for start in stride(from: 0, to: orders.count, by: perTransaction) {
             try UnitOfWork.run(on: store) { tx in
-                for order in orders[start..<min(start + 1000, orders.count)] { try store.create(order, in: tx) }
+                for order in orders[start..<min(start + perTransaction, orders.count)] { try store.create(order, in: tx) }
             }
         }
     }

@@ -13,8 +13,9 @@ public protocol OrderStore: AnyObject, Sendable {
     func place(_ order: SalesOrder) throws
     /// The same, from a task; concurrent calls may share an fsync if the engine can.
     func placeConcurrently(_ order: SalesOrder) async throws
-    /// Loads orders for the read workloads, many per transaction, without waiting for fsyncs.
-    func bulkLoad(_ orders: [SalesOrder]) throws
+    /// Loads orders for the read workloads, `perTransaction` to a transaction (1: as many
+    /// units of work placed them), without waiting for fsyncs.
+    func bulkLoad(_ orders: [SalesOrder], perTransaction: Int) throws
 
     /// Typed primary-key loads (decoded aggregates), one sample each, in one read transaction.
     func timeLoads(ids: [String]) throws -> Samples

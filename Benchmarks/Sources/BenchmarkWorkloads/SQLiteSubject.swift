@@ -89,10 +89,10 @@ public final class SQLiteSubject: OrderStore {
         }
     }
 
-    public func bulkLoad(_ orders: [SalesOrder]) throws {
-        for start in stride(from: 0, to: orders.count, by: 1000) {
+    public func bulkLoad(_ orders: [SalesOrder], perTransaction: Int) throws {
+        for start in stride(from: 0, to: orders.count, by: perTransaction) {
             try pool.write { db in
-                for order in orders[start..<min(start + 1000, orders.count)] {
+                for order in orders[start..<min(start + perTransaction, orders.count)] {
                     try OrderRow(id: order.id, customerId: order.customerId, body: order).insert(db)
                 }
             }

@@ -127,33 +127,48 @@ extension StorageEngine {
     package func framePayload(at address: FrameAddress, storedLength: UInt32) throws(StoreError) -> [UInt8] {
         if let cached = cache.payload(for: address) { return cached }
         let frameLength = Format.frameHeaderLength + Int(storedLength)
-        let path = segmentPath(address.segment)
-        // The pread happens under the segments lock so that close() cannot release the
-        // descriptor (and the kernel reuse its number) while it is being read.
-        let bytes = try segments.withLock { handles throws(StoreError) -> [UInt8] in
-            guard let handle = handles[address.segment] else { throw StoreError(.closed, "the store is closed") }
-            return try handle.read(at: address.offset, count: frameLength)
-        }
+        let bytes = try readSegment(address.segment, at: address.offset, count: frameLength)
         guard bytes.count == frameLength else {
-            throw .corruption("frame is cut short (\(bytes.count) of \(frameLength) bytes)", path: path, offset: address.offset)
+            throw .corruption("frame is cut short (\(bytes.count) of \(frameLength) bytes)", path: segmentPath(address.segment),
+                              offset: address.offset)
         }
-        let payload = try bytes.withUnsafeBytesTyped { buffer throws(StoreError) -> [UInt8] in
-            let headerBytes = UnsafeRawBufferPointer(rebasing: buffer[..<Format.frameHeaderLength])
-            guard case let .success(header) = Frame.parseHeader(headerBytes), header.storedLength == Int(storedLength) else {
-                throw .corruption("frame header no longer verifies", path: path, offset: address.offset)
-            }
-            let stored = UnsafeRawBufferPointer(rebasing: buffer[Format.frameHeaderLength...])
-            guard Frame.verify(header, headerBytes: headerBytes, stored: stored, salt: salt) else {
-                throw .corruption("frame CRC mismatch on read", path: path, offset: address.offset)
-            }
-            do throws(StoreError) {
-                return try Frame.payload(of: header, stored: stored)
-            } catch {
-                throw .corruption("frame does not decompress: \(error.message)", path: path, offset: address.offset)
-            }
+        let payload = try bytes.withUnsafeBytesTyped { buffer throws(StoreError) in
+            try decodeFrame(buffer, at: address, storedLength: storedLength)
         }
         cache.insert(payload, for: address)
         return payload
+    }
+
+    /// Reads `count` bytes of a segment at `offset` with one `pread` (fewer at its end).
+    func readSegment(_ segment: UInt32, at offset: UInt64, count: Int) throws(StoreError) -> [UInt8] {
+        // The pread happens under the segments lock so that close() cannot release the
+        // descriptor (and the kernel reuse its number) while it is being read.
+        try segments.withLock { handles throws(StoreError) -> [UInt8] in
+            guard let handle = handles[segment] else { throw StoreError(.closed, "the store is closed") }
+            return try handle.read(at: offset, count: count)
+        }
+    }
+
+    /// Checks a frame read from disk (its header, its length, its CRCs) and returns its
+    /// uncompressed payload.
+    func decodeFrame(_ bytes: UnsafeRawBufferPointer, at address: FrameAddress, storedLength: UInt32) throws(StoreError) -> [UInt8] {
+        let path = segmentPath(address.segment)
+        guard bytes.count == Format.frameHeaderLength + Int(storedLength) else {
+            throw .corruption("frame is cut short (\(bytes.count) bytes)", path: path, offset: address.offset)
+        }
+        let headerBytes = UnsafeRawBufferPointer(rebasing: bytes[..<Format.frameHeaderLength])
+        guard case let .success(header) = Frame.parseHeader(headerBytes), header.storedLength == Int(storedLength) else {
+            throw .corruption("frame header no longer verifies", path: path, offset: address.offset)
+        }
+        let stored = UnsafeRawBufferPointer(rebasing: bytes[Format.frameHeaderLength...])
+        guard Frame.verify(header, headerBytes: headerBytes, stored: stored, salt: salt) else {
+            throw .corruption("frame CRC mismatch on read", path: path, offset: address.offset)
+        }
+        do throws(StoreError) {
+            return try Frame.payload(of: header, stored: stored)
+        } catch {
+            throw .corruption("frame does not decompress: \(error.message)", path: path, offset: address.offset)
+        }
     }
 
     /// The path of a segment file.
