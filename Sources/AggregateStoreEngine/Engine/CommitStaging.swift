@@ -234,5 +234,8 @@ package func checkName(_ name: String, _ what: String) throws(StoreError) {
     guard length <= Format.maximumNameLength else {
         throw StoreError(.invalidArgument, "the \(what) has \(length) bytes; the maximum is \(Format.maximumNameLength)")
     }
-    guard !name.utf8.contains(0) else { throw StoreError(.invalidArgument, "the \(what) contains a NUL byte") }
+    // Through the contiguous bytes when there are some: the generic `contains` over a
+    // String's UTF-8 view costs more than the rest of the check.
+    let hasNUL = name.utf8.withContiguousStorageIfAvailable { $0.contains(0) } ?? name.utf8.contains(0)
+    guard !hasNUL else { throw StoreError(.invalidArgument, "the \(what) contains a NUL byte") }
 }

@@ -128,7 +128,7 @@ extension StorageEngine {
             let (group, commits, written) = log.withLock { log in
                 let (group, commits, nextLeader) = commitQueue.takeGroup(passingLeadership: caller != nil)
                 nextLeader?.lead(startLeaderTurn)
-                return (group, commits, write(group, commits, log: &log))
+                return (group, commits, write(commits, log: &log))
             }
             // `write` took the apply turn before the log was released: groups are applied in
             // log order.
@@ -180,17 +180,17 @@ extension StorageEngine {
     /// the chunk and the rest of the group. Returns holding the apply turn.
     /// - Returns: The refused and failed commits' outcomes, and the durable chunks, which the
     ///   caller applies to the indexes.
-    private func write(_ group: [CommitRequest], _ commits: [StagedCommit], log: inout LogState) -> GroupWrite {
-        var written = GroupWrite(outcomes: Array(repeating: nil, count: group.count))
+    private func write(_ commits: [StagedCommit], log: inout LogState) -> GroupWrite {
+        var written = GroupWrite(outcomes: Array(repeating: nil, count: commits.count))
         var pending = writer.withLock { writer -> [Int] in
             var pending: [Int] = []
             do throws(StoreError) {
                 try checkWritable(writer)
             } catch {
-                for index in group.indices { written.outcomes[index] = .failure(error) }
+                for index in commits.indices { written.outcomes[index] = .failure(error) }
                 return []
             }
-            for index in group.indices {
+            for index in commits.indices {
                 if commits[index].epoch == writer.epoch {
                     pending.append(index)
                 } else {
