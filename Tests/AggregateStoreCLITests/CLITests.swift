@@ -7,40 +7,8 @@ import Testing
 /// Runs the built `aggstore` binary as a separate process.
 @Suite("The aggstore command", .serialized)
 struct CLITests {
-    struct Run {
-        var status: Int32
-        var output: String
-        var errors: String
-    }
-
-    /// The `aggstore` executable next to the test bundle in the build products folder.
-    static let binary: URL = {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = directory.appendingPathComponent("aggstore")
-            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-            directory.deleteLastPathComponent()
-        }
-        return URL(fileURLWithPath: ".build/debug/aggstore")
-    }()
-
-    func aggstore(_ arguments: String...) throws -> Run {
-        let process = Process()
-        process.executableURL = Self.binary
-        process.arguments = arguments
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
-                   errors: String(decoding: errorData, as: UTF8.self))
-    }
-
     @Test func theBinaryWasBuilt() {
-        #expect(FileManager.default.isExecutableFile(atPath: Self.binary.path), "run `swift build --product aggstore` first (make test does)")
+        #expect(FileManager.default.isExecutableFile(atPath: aggstoreBinary.path), "run `swift build --product aggstore` first (make test does)")
     }
 
     @Test func demoWritesReopensAndLooksUp() throws {
@@ -140,7 +108,7 @@ struct CLITests {
         defer { try? engine.close() }
         for command in [["stats", directory.path], ["verify", directory.path], ["demo", "--path", directory.path, "--orders", "1"]] {
             let process = Process()
-            process.executableURL = Self.binary
+            process.executableURL = aggstoreBinary
             process.arguments = command
             let errors = Pipe()
             process.standardError = errors

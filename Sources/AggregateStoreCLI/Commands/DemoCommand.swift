@@ -186,38 +186,3 @@ final class Printed: Sendable {
         Swift.print("  event #\(event.position) \(event.event.type): \(detail) [uow \(event.unitOfWorkId)]")
     }
 }
-
-/// Opens a data store, turning an open failure into a message and exit status 3 (1 if damaged).
-func openDataStoreOrExit(_ path: String, logger: Logger) throws -> DataStore {
-    do {
-        return try DataStore.open(at: path, logger: logger)
-    } catch {
-        printError("cannot open \(path): \(error)")
-        throw error.code == .corruption ? ExitStatus.damaged : ExitStatus.cannotOpen
-    }
-}
-
-/// Opens a store, turning an open failure into a message and exit status 3.
-func openOrExit(_ path: String, configuration: EngineConfiguration, logger: Logger) throws -> StorageEngine {
-    do {
-        return try StorageEngine.open(at: path, configuration: configuration, logger: logger)
-    } catch {
-        printError("cannot open \(path): \(error)")
-        throw error.code == .corruption ? ExitStatus.damaged : ExitStatus.cannotOpen
-    }
-}
-
-func printError(_ message: String) {
-    FileHandle.standardError.write(Data("aggstore: \(message)\n".utf8))
-}
-
-/// The value at quantile `q` of sorted values (nearest rank).
-func percentile(_ sorted: [Double], _ q: Double) -> Double {
-    guard !sorted.isEmpty else { return 0 }
-    let rank = Int((q * Double(sorted.count)).rounded(.up)) - 1
-    return sorted[min(max(rank, 0), sorted.count - 1)]
-}
-
-func micros(_ seconds: Double) -> String { String(format: "%.1f us", seconds * 1e6) }
-
-func seconds(_ value: Double) -> String { value < 1 ? String(format: "%.1f ms", value * 1e3) : String(format: "%.2f s", value) }

@@ -154,11 +154,3 @@ private func residentMemoryOfStats(_ path: String) throws -> (after: Int, before
     }
     return (kibibytes[0] * 1024, kibibytes[1] * 1024)
 }
-
-/// The process's resident memory in bytes (Linux `/proc/self/statm`), 0 elsewhere.
-func residentMemory() -> Int {
-    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-    let fields = text.split(separator: " ")
-    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
-    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
-}

@@ -1,0 +1,24 @@
+import AggregateStore
+import AggregateStoreEngine
+import ArgumentParser
+import Logging
+
+/// Opens a data store, turning an open failure into a message and exit status 3 (1 if damaged).
+func openDataStoreOrExit(_ path: String, logger: Logger) throws -> DataStore {
+    do {
+        return try DataStore.open(at: path, logger: logger)
+    } catch {
+        printError("cannot open \(path): \(error)")
+        throw error.code == .corruption ? ExitStatus.damaged : ExitStatus.cannotOpen
+    }
+}
+
+/// Opens a store, turning an open failure into a message and exit status 3.
+func openOrExit(_ path: String, configuration: EngineConfiguration, logger: Logger) throws -> StorageEngine {
+    do {
+        return try StorageEngine.open(at: path, configuration: configuration, logger: logger)
+    } catch {
+        printError("cannot open \(path): \(error)")
+        throw error.code == .corruption ? ExitStatus.damaged : ExitStatus.cannotOpen
+    }
+}
