@@ -213,9 +213,26 @@ public final class EventEngine: Sendable {
 
     // MARK: - Cursors
 
+    /// The durable cursors of every subscriber the store has stored one for, by name: for
+    /// tools that read a store without subscribing (`aggstore info` shows them with their lag
+    /// behind ``StorageEngine/lastEventPosition``).
+    ///
+    /// - Throws: ``StoreError/Code/corruption`` if a stored cursor is malformed.
+    public static func storedCursors(in engine: StorageEngine) throws(StoreError) -> [String: UInt64] {
+        var cursors: [String: UInt64] = [:]
+        for record in try engine.records(table: cursorTable, ids: try engine.ids(table: cursorTable)) {
+            cursors[record.id] = try cursorPosition(record.bytes, name: record.id)
+        }
+        return cursors
+    }
+
     private func storedCursor(_ name: String) throws(StoreError) -> UInt64 {
         guard let record = try engine.record(table: Self.cursorTable, id: name) else { return 0 }
-        guard case let .integer(position)? = try Document(decoding: record.bytes)[field: "position"], position >= 0 else {
+        return try Self.cursorPosition(record.bytes, name: name)
+    }
+
+    private static func cursorPosition(_ bytes: [UInt8], name: String) throws(StoreError) -> UInt64 {
+        guard case let .integer(position)? = try Document(decoding: bytes)[field: "position"], position >= 0 else {
             throw StoreError(.corruption, "the cursor of subscriber '\(name)' is malformed")
         }
         return UInt64(position)

@@ -29,7 +29,8 @@ struct Compact: ParsableCommand {
         configuration.compaction.isAutomatic = false
         let engine = try openOrExit(directory, configuration: configuration, logger: Logger(label: "aggstore.compact"))
         defer { try? engine.close() }
-        let bar = ProgressBar(enabled: isatty(STDERR_FILENO) == 1)
+        let before = try engine.statistics()
+        let bar = ProgressBar(enabled: standardErrorIsTerminal)
         let report: CompactionReport
         do {
             report = try engine.compact(minimumDeadRatio: minimumDeadRatio) { progress in
@@ -42,11 +43,20 @@ struct Compact: ParsableCommand {
         }
         bar.finish()
         guard report.segmentsCompacted > 0 else {
-            print("Nothing to compact: no sealed segment is \(Int(minimumDeadRatio * 100)) % dead.")
+            print("Nothing to compact: no sealed segment is \(percent(minimumDeadRatio)) dead.")
+            print("  \(summary(before))")
             return
         }
+        let after = try engine.statistics()
         print("Compacted \(report.segmentsCompacted) segments into \(report.segmentsWritten) in \(seconds(report.seconds)): "
-              + "\(report.bytesBefore) -> \(report.bytesAfter) bytes; \(report.recordsMoved) live records moved, "
-              + "\(report.tombstonesDropped) tombstones and \(report.eventsDropped) events dropped.")
+              + "\(report.recordsMoved) live records moved, \(report.tombstonesDropped) tombstones and "
+              + "\(report.eventsDropped) events dropped.")
+        print("  before: \(summary(before))")
+        print("  after:  \(summary(after))")
+    }
+
+    private func summary(_ statistics: EngineStatistics) -> String {
+        "\(statistics.segments.count) segments, \(byteCount(statistics.logBytes)) on disk, "
+            + "\(percent(statistics.deadRatio)) dead; \(statistics.liveRecords) live records, \(statistics.frames) frames"
     }
 }

@@ -4,9 +4,10 @@ import ArgumentParser
 import Logging
 
 /// Opens a data store, turning an open failure into a message and exit status 3 (1 if damaged).
-func openDataStoreOrExit(_ path: String, logger: Logger) throws -> DataStore {
+func openDataStoreOrExit(_ path: String, configuration: DataStore.Configuration = DataStore.Configuration(),
+                         logger: Logger) throws -> DataStore {
     do {
-        return try DataStore.open(at: path, logger: logger)
+        return try DataStore.open(at: path, configuration: configuration, logger: logger)
     } catch {
         printError("cannot open \(path): \(error)")
         throw error.code == .corruption ? ExitStatus.damaged : ExitStatus.cannotOpen

@@ -146,15 +146,11 @@ extension StorageEngine {
             try checkWritable(writer.withLock { $0 })
             return Array(log.manifest.segments.dropLast())
         }
-        let baselines = compactionState.withLock { $0.liveBytesWhenWritten }
-        let live = liveBytesBySegment()
+        let space = self.space(ofSegments: sealed.map { ($0.id, $0.sealedLength - UInt64(Format.segmentHeaderLength)) })
         var runs: [[Manifest.Segment]] = []
         var current: [Manifest.Segment] = []
-        for segment in sealed {
+        for (segment, (_, dead)) in zip(sealed, space) {
             let bytes = segment.sealedLength - UInt64(Format.segmentHeaderLength)
-            let liveBytes = min(bytes, live[UInt32(segment.id), default: 0])
-            // A compacted segment counts only what died since it was written as dead.
-            let dead = baselines[UInt32(segment.id)].map { $0 > liveBytes ? $0 - liveBytes : 0 } ?? bytes - liveBytes
             let qualifies = bytes > 0 && dead > 0 && Double(dead) / Double(bytes) >= minimumDeadRatio
             if qualifies {
                 current.append(segment)
@@ -165,6 +161,20 @@ extension StorageEngine {
         }
         if !current.isEmpty { runs.append(current) }
         return runs
+    }
+
+    /// Each segment's live and dead bytes, as compaction reckons them: its live records and
+    /// the events a cursor still needs are live, the rest of its frame bytes dead; but a
+    /// compacted segment counts as dead only what died since it was written (what it kept for
+    /// a cursor stays until the cursor passes), so it is not rewritten again and again.
+    func space(ofSegments segments: [(id: UInt64, frameBytes: UInt64)]) -> [(live: UInt64, dead: UInt64)] {
+        let baselines = compactionState.withLock { $0.liveBytesWhenWritten }
+        let live = liveBytesBySegment()
+        return segments.map { segment in
+            let liveBytes = min(segment.frameBytes, live[UInt32(segment.id), default: 0])
+            let dead = baselines[UInt32(segment.id)].map { $0 > liveBytes ? $0 - liveBytes : 0 } ?? segment.frameBytes - liveBytes
+            return (liveBytes, dead)
+        }
     }
 
     /// Each segment's live bytes: its live records, and the events a cursor still needs.

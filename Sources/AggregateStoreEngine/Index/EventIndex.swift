@@ -48,6 +48,13 @@ package struct EventIndex: Sendable, Equatable {
     /// The position the next event gets.
     package var nextPosition: UInt64 { lastPosition + 1 }
 
+    /// The position of the first event still in the log (compaction drops the events every
+    /// durable cursor has passed), or ``nextPosition`` when there is none.
+    package var firstPosition: UInt64 { runs.first?.firstPosition ?? nextPosition }
+
+    /// The heap bytes of the runs, for statistics.
+    package var memoryFootprint: Int { runs.capacity * MemoryLayout<EventRun>.stride }
+
     /// Describes the first event of `payload` whose position is not the next one, or nil if
     /// all are in order. Recovery checks this before applying a frame, so a frame that verifies
     /// but leaves a gap in the outbox, or repeats a position, is reported as corruption rather

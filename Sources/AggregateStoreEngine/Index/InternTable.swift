@@ -47,6 +47,12 @@ package struct InternTable: Sendable {
     /// Every number in use is below this.
     package var numberLimit: Int { references.count }
 
+    /// The heap bytes the table holds (its arrays' capacities), for statistics.
+    package var memoryFootprint: Int {
+        arena.capacity + references.capacity * MemoryLayout<UInt64>.stride
+            + (slots.capacity + unusedNumbers.capacity) * MemoryLayout<UInt32>.stride
+    }
+
     /// Whether `number` names a string.
     package func contains(number: UInt32) -> Bool {
         Int(number) < references.count && references[Int(number)] != Self.unused

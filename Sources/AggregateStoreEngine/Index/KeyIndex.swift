@@ -48,6 +48,29 @@ package struct KeyIndex: Sendable, Equatable {
     /// The number of keys, tombstones included.
     package var keyCount: Int { tables.values.reduce(0) { $0 + $1.keyCount } }
 
+    /// The heap bytes the indexes hold, approximately, for statistics.
+    package var memoryFootprint: Int { tables.values.reduce(0) { $0 + $1.memoryFootprint } }
+
+    /// Live records per segment, counted over every table.
+    package func liveRecordsBySegment() -> [UInt32: Int] {
+        var counts: [UInt32: Int] = [:]
+        for table in tables.values {
+            table.forEachKey { number in
+                if let location = table.entry(number).location { counts[location.segment, default: 0] += 1 }
+            }
+        }
+        return counts
+    }
+
+    /// The bytes of the live records of each table.
+    package func liveBytesByTable() -> [String: UInt64] {
+        tables.mapValues { table in
+            var bytes: UInt64 = 0
+            table.forEachKey { number in bytes += UInt64(table.entry(number).location?.recordLength ?? 0) }
+            return bytes
+        }
+    }
+
     /// The bytes of all live records.
     package var liveRecordBytes: UInt64 { liveBytesBySegment.values.reduce(0, +) }
 

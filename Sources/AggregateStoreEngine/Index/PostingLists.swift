@@ -27,6 +27,14 @@ package struct PostingLists: Sendable {
 
     package init() {}
 
+    /// The heap bytes the lists hold (their arrays' capacities; a set's elements at about
+    /// twice their size, for its buckets), for statistics.
+    package var memoryFootprint: Int {
+        let word = MemoryLayout<UInt32>.stride
+        let blocks = pools.reduce(0) { $0 + $1.capacity } + freeBlocks.reduce(0) { $0 + $1.capacity }
+        return (heads.capacity + blocks + freeSets.capacity) * word + sets.reduce(0) { $0 + 2 * $1.capacity * word }
+    }
+
     /// The lists of `references` (entry, value) pairs, each list sized once (two passes:
     /// count, then fill): how a snapshot's table is restored.
     package init(valueLimit: Int, references: [(entry: UInt32, value: UInt32)]) {

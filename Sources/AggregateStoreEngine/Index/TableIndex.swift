@@ -77,6 +77,13 @@ package struct TableIndex: Sendable {
     /// The number of keys, tombstones included.
     package var keyCount: Int { ids.count }
 
+    /// The heap bytes the table's indexes hold, approximately (arrays by capacity), for statistics.
+    package var memoryFootprint: Int {
+        let several = severalForeignKeys.reduce(0) { $0 + 16 + $1.value.capacity * MemoryLayout<UInt32>.stride }
+        return ids.memoryFootprint + entries.capacity * MemoryLayout<PackedEntry>.stride + values.memoryFootprint
+            + postings.memoryFootprint + several + fields.reduce(0) { $0 + 16 + $1.utf8.count } * 2
+    }
+
     // MARK: Lookups
 
     /// The number of key `id`, if the table has it.
