@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(
             name: "AggregateStoreCLITests",
             dependencies: [
-                "AggregateStoreCLI", "AggregateStoreEngine", "AggregateStoreTestKit",
+                "AggregateStoreCLI", "AggregateStore", "AggregateStoreEngine", "AggregateStoreTestKit",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict

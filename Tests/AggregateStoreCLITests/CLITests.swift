@@ -35,7 +35,7 @@ struct CLITests {
 
         let stats = try aggstore("stats", store, "--json")
         #expect(stats.status == 0)
-        let statistics = try JSONDecoder().decode(EngineStatistics.self, from: Data(stats.output.utf8))
+        let statistics = try JSONDecoder().decode(InfoReport.self, from: Data(stats.output.utf8)).statistics
         // 45 orders, 8 customers and the subscriber's cursor; 45 OrderPlaced and 16 OrderPaid.
         #expect(statistics.liveRecords == 54 && statistics.events == 61)
         #expect(statistics.compressionRatio > 1)
@@ -72,6 +72,8 @@ struct CLITests {
         #expect(run.output.contains("Compacted"), "\(run.output)")
         let segmentsAfter = try FileManager.default.contentsOfDirectory(atPath: store).filter { $0.hasSuffix(".seg") }.count
         #expect(segmentsAfter < segmentsBefore)
+        #expect(run.output.contains("before: \(segmentsBefore) segments") && run.output.contains("after:  \(segmentsAfter) segments"),
+                "\(run.output)")
         #expect(try aggstore("verify", store).status == 0)
         let reopened = try StorageEngine.open(at: store, logger: Logger(label: "test"))
         for key in 0..<20 { #expect(try reopened.record(table: "T", id: "K-\(key)")?.bytes == record(key, 4)) }

@@ -49,12 +49,16 @@ struct Info: ParsableCommand {
         let residentBefore = residentMemory()
         let engine = try openOrExit(directory, configuration: configuration, logger: Logger(label: "aggstore.info"))
         defer { try? engine.close() }
+        // As the event engine of a running store does: the events every stored cursor has
+        // passed are dead to compaction (with no cursor stored, every event is kept).
+        let cursors = try EventEngine.storedCursors(in: engine)
+        if let slowest = cursors.values.min() { engine.releaseEvents(through: slowest) }
         let bar = ProgressBar(enabled: !quick && standardErrorIsTerminal)
         let statistics = try engine.statistics(scanningLog: !quick) { progress in
             bar.show(done: progress.bytesRead, of: progress.bytesTotal)
         }
         bar.finish()
-        let subscribers = try EventEngine.storedCursors(in: engine).mapValues { cursor in
+        let subscribers = cursors.mapValues { cursor in
             Report.Subscriber(cursor: cursor, lag: statistics.lastEventPosition > cursor ? statistics.lastEventPosition - cursor : 0)
         }
         if json {

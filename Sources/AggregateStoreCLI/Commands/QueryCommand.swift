@@ -54,7 +54,8 @@ struct QueryCommand: ParsableCommand {
 
     /// The query text the options spell.
     func queryText() -> String {
-        var text = "from \(table)"
+        // Quoted, so that a table named like a keyword (`Order`) is still a name.
+        var text = "from `\(table)`"
         if let predicate { text += " where \(predicate)" }
         if let orderBy { text += " order by \(orderBy)" }
         if let limit { text += " limit \(limit)" }
