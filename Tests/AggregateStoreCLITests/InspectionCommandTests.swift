@@ -196,4 +196,20 @@ struct InspectionCommandTests {
         #expect(withOrphan.output.contains("leftover file not referenced by the manifest") && withOrphan.output.contains("00000099.seg"))
         #expect(FileManager.default.fileExists(atPath: orphan))
     }
+
+    @Test func compactDropsOnlyTheEventsEveryStoredCursorHasPassed() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.path("store")
+        try orderStore(store)
+        let run = try aggstore("compact", store, "--minimum-dead-ratio", "0.3")
+        #expect(run.status == 0, "\(run.errors)")
+        let dropped = try #require(run.output.split(separator: "\n").first { $0.hasPrefix("Compacted") })
+        #expect(dropped.contains(" events dropped") && !dropped.contains(" and 0 events dropped"), "\(run.output)")
+        let engine = try StorageEngine.open(at: store)
+        defer { try? engine.close() }
+        // The mailer's cursor is at 25: every event after it is still there, in order.
+        let kept = try engine.events(after: 0, limit: 100).map(\.position)
+        #expect(kept.count < 30 && Array(kept.suffix(5)) == [26, 27, 28, 29, 30])
+        #expect(try engine.verify().isHealthy)
+    }
 }

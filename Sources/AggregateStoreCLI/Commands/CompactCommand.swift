@@ -12,8 +12,10 @@ struct Compact: ParsableCommand {
         abstract: "Compact a store: rewrite its sealed segments with only their live records.",
         discussion: """
         Opens the store (an exclusive lock: no other process may have it open), compacts every \
-        sealed segment at least --minimum-dead-ratio dead, and closes it. Shows a progress bar \
-        on a terminal. Nothing changes if the disk has too little room for the output.
+        sealed segment at least --minimum-dead-ratio dead, and closes it. Events every stored \
+        subscriber cursor has passed are dead (none is dropped while no cursor is stored), as \
+        in a running store. Shows a progress bar on a terminal, then the store before and \
+        after. Nothing changes if the disk has too little room for the output.
         """
     )
 
@@ -29,6 +31,7 @@ struct Compact: ParsableCommand {
         configuration.compaction.isAutomatic = false
         let engine = try openOrExit(directory, configuration: configuration, logger: Logger(label: "aggstore.compact"))
         defer { try? engine.close() }
+        try releaseDeliveredEvents(engine)
         let before = try engine.statistics()
         let bar = ProgressBar(enabled: standardErrorIsTerminal)
         let report: CompactionReport
@@ -56,7 +59,7 @@ struct Compact: ParsableCommand {
     }
 
     private func summary(_ statistics: EngineStatistics) -> String {
-        "\(statistics.segments.count) segments, \(byteCount(statistics.logBytes)) on disk, "
+        "\(count(statistics.segments.count, "segment")), \(byteCount(statistics.logBytes)) on disk, "
             + "\(percent(statistics.deadRatio)) dead; \(statistics.liveRecords) live records, \(statistics.frames) frames"
     }
 }

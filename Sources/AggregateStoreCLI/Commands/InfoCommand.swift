@@ -49,10 +49,7 @@ struct Info: ParsableCommand {
         let residentBefore = residentMemory()
         let engine = try openOrExit(directory, configuration: configuration, logger: Logger(label: "aggstore.info"))
         defer { try? engine.close() }
-        // As the event engine of a running store does: the events every stored cursor has
-        // passed are dead to compaction (with no cursor stored, every event is kept).
-        let cursors = try EventEngine.storedCursors(in: engine)
-        if let slowest = cursors.values.min() { engine.releaseEvents(through: slowest) }
+        let cursors = try releaseDeliveredEvents(engine)
         let bar = ProgressBar(enabled: !quick && standardErrorIsTerminal)
         let statistics = try engine.statistics(scanningLog: !quick) { progress in
             bar.show(done: progress.bytesRead, of: progress.bytesTotal)
@@ -81,7 +78,7 @@ struct Info: ParsableCommand {
         print("  live records       \(statistics.liveRecords) (\(byteCount(statistics.liveRecordBytes)))")
         print("  dead records       \(statistics.deadRecords) (overwritten versions and tombstones)")
         print("  puts/deletes/events \(statistics.puts)/\(statistics.deletes)/\(statistics.events)")
-        print("  log                \(statistics.segments.count) segments, \(byteCount(statistics.logBytes)) on disk; "
+        print("  log                \(count(statistics.segments.count, "segment")), \(byteCount(statistics.logBytes)) on disk; "
               + "\(percent(statistics.deadRatio)) dead (\(byteCount(dead)) compaction could reclaim)")
         print("  payload bytes      \(statistics.payloadBytes) uncompressed, \(statistics.storedBytes) stored, "
               + "LZ4 ratio \(String(format: "%.2f", statistics.compressionRatio))")

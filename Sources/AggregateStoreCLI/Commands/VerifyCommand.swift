@@ -82,7 +82,7 @@ struct Verify: ParsableCommand {
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             if report.frames > 0 || report.healthy {
-                print("Checked \(report.frames) frames (\(byteCount(report.frameBytes))) in \(report.segments) segment(s), "
+                print("Checked \(report.frames) frames (\(byteCount(report.frameBytes))) in \(count(report.segments, "segment")), "
                       + "sequences 1...\(report.lastSequence), in \(seconds(report.seconds)).")
                 print("  live records \(report.liveRecords), events \(report.events); index snapshot: \(report.snapshot)")
             }

@@ -58,3 +58,6 @@ func printColumns(_ rows: [[String]]) {
         print("  " + cells.joined(separator: "  "))
     }
 }
+
+/// `1 segment`, `3 segments`.
+func count(_ number: Int, _ noun: String) -> String { "\(number) \(noun)\(number == 1 ? "" : "s")" }

@@ -23,3 +23,13 @@ func openOrExit(_ path: String, configuration: EngineConfiguration, logger: Logg
         throw error.code == .corruption ? ExitStatus.damaged : ExitStatus.cannotOpen
     }
 }
+
+/// Lets compaction drop the events every stored subscriber cursor has passed, as the event
+/// engine of a running store does (with no cursor stored, every event is kept).
+/// - Returns: The stored cursors, by subscriber name.
+@discardableResult
+func releaseDeliveredEvents(_ engine: StorageEngine) throws -> [String: UInt64] {
+    let cursors = try EventEngine.storedCursors(in: engine)
+    if let slowest = cursors.values.min() { engine.releaseEvents(through: slowest) }
+    return cursors
+}
