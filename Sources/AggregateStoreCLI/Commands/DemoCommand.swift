@@ -30,13 +30,18 @@ struct Demo: ParsableCommand {
     @Option(help: "How many delivered events to print.")
     var printEvents: Int = 6
 
+    @Option(help: "Seal segments at this many bytes (default 64 MiB); small ones show compaction at work.")
+    var segmentSize: Int?
+
     func validate() throws {
         guard orders > 0 else { throw ValidationError("--orders must be positive") }
     }
 
     func run() throws {
         let logger = Logger(label: "aggstore.demo")
-        var store = try openDataStoreOrExit(path, logger: logger)
+        var configuration = DataStore.Configuration()
+        if let segmentSize { configuration.engine.segmentSize = segmentSize }
+        var store = try openDataStoreOrExit(path, configuration: configuration, logger: logger)
         let existing = try UnitOfWork.run(on: store) { tx throws in try store.count(SalesOrder.query, in: tx) }
         let first = existing + 1
         let customers = max(1, orders / 5)
@@ -87,7 +92,7 @@ struct Demo: ParsableCommand {
         try store.close()
 
         print("Reopening...")
-        store = try openDataStoreOrExit(path, logger: logger)
+        store = try openDataStoreOrExit(path, configuration: configuration, logger: logger)
         defer { try? store.close() }
         print("  \(store.engine.recoveryReport) in \(seconds(store.engine.recoveryReport.duration))")
         try runQueries(store, sampleIds: sampleIds)
