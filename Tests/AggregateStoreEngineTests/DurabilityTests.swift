@@ -97,7 +97,7 @@ struct DurabilityTests {
         let fileSystem = FaultInjectingFileSystem(wrapping: memory)
         let engine = try open(fileSystem)
         try engine.commit(orderBatch(1))
-        let size = memory.bytes(of: "/store/00000001.seg")!.count
+        let size = try endOfFrames(memory.bytes(of: "/store/00000001.seg")!)
         fileSystem.inject(.write, errno: errno, pathContains: ".seg")
         let error = #expect(throws: StoreError.self) { try engine.commit(orderBatch(2)) }
         #expect(error?.code == (errno == 5 ? .io : .noSpace))

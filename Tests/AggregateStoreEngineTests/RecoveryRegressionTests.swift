@@ -31,7 +31,7 @@ struct RecoveryRegressionTests {
         let fileSystem = FaultInjectingFileSystem(wrapping: memory)
         let engine = try open(fileSystem)
         try engine.commit(orderBatch(1))
-        let size = memory.bytes(of: "/store/00000001.seg")!.count
+        let size = try endOfFrames(memory.bytes(of: "/store/00000001.seg")!)
         fileSystem.inject(.sync, errno: 5, pathContains: ".seg")
         #expect(throws: StoreError.self) { try engine.commit(orderBatch(2)) }
         #expect(memory.bytes(of: "/store/00000001.seg")!.count == size)

@@ -12,13 +12,11 @@ struct RecoveryTests {
     /// Writes `count` commits and returns the byte range of each frame in segment 1.
     private func writeCommits(_ path: String, count: Int) throws -> [Range<Int>] {
         let engine = try openStore(path)
-        var frames: [Range<Int>] = []
-        for number in 1...count {
-            let start = fileSize(segmentPath(path))
-            try engine.commit(orderBatch(number, customer: number % 3))
-            frames.append(start..<fileSize(segmentPath(path)))
-        }
+        for number in 1...count { try engine.commit(orderBatch(number, customer: number % 3)) }
         try engine.close()
+        // The close cut the zeros written ahead of the frames.
+        let frames = try frameRanges(fileBytes(segmentPath(path)))
+        #expect(frames.count == count && frames.last?.upperBound == fileSize(segmentPath(path)))
         return frames
     }
 
@@ -70,8 +68,8 @@ struct RecoveryTests {
         try engine.close()
     }
 
-    @Test func zeroAndGarbageTailsAreTorn() throws {
-        for garbage in [[UInt8](repeating: 0, count: 4096), (0..<700).map { UInt8(truncatingIfNeeded: $0 &* 31) }] {
+    @Test func garbageTailsAreTorn() throws {
+        for garbage in [(0..<700).map { UInt8(truncatingIfNeeded: $0 &* 31) }, [UInt8](repeating: 0, count: 4096) + [1]] {
             let directory = TemporaryDirectory()
             let frames = try writeCommits(directory.path, count: 2)
             try editFile(segmentPath(directory.path)) { $0 += garbage }
@@ -81,6 +79,47 @@ struct RecoveryTests {
             #expect(torn.offset == UInt64(frames[1].upperBound) && torn.bytes == UInt64(garbage.count) && torn.frames == 0)
             try engine.close()
         }
+    }
+
+    /// Zeros after the last frame are space the writer wrote ahead of its frames
+    /// (`Docs/FORMAT.md`, section 4.2): the end of the log, not a torn write. A read-only open
+    /// leaves them; a writable one cuts them.
+    @Test func aZeroTailIsTheEndOfTheLogAndAWritableOpenCutsIt() throws {
+        let directory = TemporaryDirectory()
+        let frames = try writeCommits(directory.path, count: 2)
+        try editFile(segmentPath(directory.path)) { $0 += [UInt8](repeating: 0, count: 5000) }
+        let readOnly = try openStore(directory.path, readOnly: true)
+        #expect(readOnly.lastSequence == 2 && readOnly.recoveryReport.tornTail == nil)
+        #expect(try readOnly.verify().isHealthy)
+        try readOnly.close()
+        #expect(fileSize(segmentPath(directory.path)) == frames[1].upperBound + 5000)
+        let engine = try openStore(directory.path)
+        #expect(engine.lastSequence == 2 && engine.recoveryReport.tornTail == nil)
+        #expect(fileSize(segmentPath(directory.path)) == frames[1].upperBound)
+        try engine.commit(orderBatch(3))
+        try engine.close()
+        let reopened = try openStore(directory.path)
+        #expect(reopened.lastSequence == 3)
+        try reopened.close()
+    }
+
+    /// A roll cuts the zeros after the sealed segment's frames without an fsync, so a crash
+    /// can leave them past the sealed length: accepted, but anything else there is corruption.
+    @Test func zerosPastASealedSegmentsLengthAreAcceptedAndAnythingElseIsNot() throws {
+        let directory = TemporaryDirectory()
+        let engine = try openStore(directory.path, segmentSize: 4096)
+        for number in 1...20 { try engine.commit(orderBatch(number)) }
+        try engine.close()
+        let sealed = segmentPath(directory.path, 1)
+        let original = try fileBytes(sealed)
+        try Data(original + [UInt8](repeating: 0, count: 3000)).write(to: URL(fileURLWithPath: sealed))
+        let reopened = try openStore(directory.path)
+        #expect(reopened.lastSequence == 20)
+        #expect(try reopened.verify().isHealthy)
+        try reopened.close()
+        try Data(original + [UInt8](repeating: 0, count: 3000) + [7]).write(to: URL(fileURLWithPath: sealed))
+        let error = #expect(throws: StoreError.self) { try openStore(directory.path) }
+        #expect(error?.code == .corruption && error?.path == sealed && error?.offset == UInt64(original.count))
     }
 
     @Test func aBitFlipInAnyByteOfAMiddleFrameIsCorruptionAtThatFrame() throws {

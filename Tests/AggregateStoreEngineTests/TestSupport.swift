@@ -82,11 +82,12 @@ func segmentPath(_ store: String, _ id: UInt64 = 1) -> String {
     (store as NSString).appendingPathComponent(String(format: "%08llu.seg", id))
 }
 
-/// The byte ranges of the frames of a segment file's bytes, in order (every header must verify).
+/// The byte ranges of the frames of a segment file's bytes, in order (every header must
+/// verify), up to the zeros a running store writes ahead of its frames.
 func frameRanges(_ bytes: [UInt8]) throws -> [Range<Int>] {
     var frames: [Range<Int>] = []
     var offset = Format.segmentHeaderLength
-    while offset < bytes.count {
+    while offset < bytes.count, !bytes[offset...].allSatisfy({ $0 == 0 }) {
         let length = try bytes.withUnsafeBytes { try Frame.parseHeader(UnsafeRawBufferPointer(rebasing: $0[offset...])).get().frameLength }
         frames.append(offset..<offset + length)
         offset += length
@@ -142,4 +143,10 @@ func waitUntil(_ condition: () -> Bool) throws {
         guard Date() < deadline else { throw BackgroundTimeout() }
         usleep(500)
     }
+}
+
+/// The end of the last frame in a segment file's bytes: where the next frame goes (the file
+/// of a running store may hold zeros after it).
+func endOfFrames(_ bytes: [UInt8]) throws -> Int {
+    try frameRanges(bytes).last?.upperBound ?? Format.segmentHeaderLength
 }

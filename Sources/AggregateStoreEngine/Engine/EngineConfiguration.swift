@@ -33,6 +33,13 @@ public struct EngineConfiguration: Sendable, Hashable {
     /// `fdatasync` (group commit). Each keeps its own frame and sequence number. Default 256,
     /// at most 65,536; 1 gives every commit its own fsync.
     public var maximumCommitGroupSize: Int = 256
+    /// Bytes of zeros written ahead of the log's end in the active segment whenever the
+    /// frames reach the end of what the file holds. Commits then overwrite blocks that are
+    /// already allocated and written, and their `fdatasync` flushes only data: on ext4 here an
+    /// appending fdatasync took 180-270 us and an overwriting one 130-140. The zeros cost one
+    /// larger write per this many bytes of commits; they are cut when the segment is sealed or
+    /// the store closed. Default 1 MiB; 0 turns it off. Only with ``Durability/synchronous``.
+    public var preallocationSize: Int = 1 << 20
     /// When compaction runs and what it reclaims; see ``CompactionSettings``.
     public var compaction = CompactionSettings()
     /// Whether a clean close writes an index snapshot. Tests of damage to the log at rest turn it
@@ -90,6 +97,9 @@ public struct EngineConfiguration: Sendable, Hashable {
         }
         guard (0...1).contains(compaction.minimumDeadRatio), compaction.freeSpaceMargin >= 0 else {
             throw StoreError(.invalidArgument, "compaction.minimumDeadRatio must be between 0 and 1 and freeSpaceMargin not negative")
+        }
+        guard preallocationSize >= 0, preallocationSize <= 1 << 30 else {
+            throw StoreError(.invalidArgument, "preallocationSize \(preallocationSize) must be between 0 and 1 GiB")
         }
         guard readCacheSize >= 0 else {
             throw StoreError(.invalidArgument, "readCacheSize must not be negative")

@@ -20,6 +20,9 @@ extension StorageEngine {
         package var hasCompactedSegments = false
         /// Where a group's frames are joined for their one `pwrite`, kept between groups.
         var groupBuffer: [UInt8] = []
+        /// The end of what the active segment's file holds: its frames, then the zeros written
+        /// ahead of them (see ``EngineConfiguration/preallocationSize``).
+        var writtenEnd: UInt64
     }
 
     /// Commits a batch: all its puts, deletes and events become durable and visible together,
@@ -261,12 +264,14 @@ extension StorageEngine {
         } catch {
             do {
                 try log.activeHandle.truncate(to: offset)
+                log.writtenEnd = offset
             } catch let truncateError {
                 fail(truncateError, during: "truncating a failed write")
             }
             logger.error("commit write failed", metadata: ["store.path": "\(path)", "error": "\(error)"])
             throw error
         }
+        writeAhead(of: offset + UInt64(commits.reduce(0) { $0 + $1.frame.count }), log: &log)
         CrashPoint.hit(.commitAfterWriteBeforeSync)
         guard configuration.durability == .synchronous else { return 0 }
         let started = DispatchTime.now().uptimeNanoseconds
@@ -278,9 +283,45 @@ extension StorageEngine {
         } catch {
             // After a failed fsync the kernel may mark the frames' pages clean without writing
             // them; cut the frames so a reopen cannot read them from the cache and build on them.
-            try? log.activeHandle.truncate(to: offset)
+            if (try? log.activeHandle.truncate(to: offset)) != nil { log.writtenEnd = offset }
             fail(error, during: "fdatasync of a commit")
             throw error
+        }
+    }
+
+    /// Writes zeros ahead of the frames when they reach the end of what the file holds, so
+    /// that the commits after them overwrite blocks the file system has allocated and written,
+    /// and their `fdatasync` flushes data without a journal commit for the file's new size
+    /// (an append's fdatasync took 180-270 us here, an overwrite's 130-140). The zeros go out
+    /// with this chunk's fsync. They are only an optimisation: a failed write of them is
+    /// ignored, and recovery reads zeros after the last frame as the end of the log.
+    private func writeAhead(of end: UInt64, log: inout LogState) {
+        guard configuration.preallocationSize > 0, configuration.durability == .synchronous, end > log.writtenEnd else {
+            log.writtenEnd = max(log.writtenEnd, end)
+            return
+        }
+        log.writtenEnd = end
+        let target = min(UInt64(configuration.segmentSize), end + UInt64(configuration.preallocationSize))
+        guard target > end else { return }
+        let zeros = [UInt8](repeating: 0, count: Int(target - end))
+        do {
+            try log.activeHandle.write(zeros, at: end)
+            log.writtenEnd = target
+        } catch {
+            logger.debug("cannot write space ahead of the log", metadata: ["store.path": "\(path)", "error": "\(error)"])
+        }
+    }
+
+    /// Cuts the zeros written ahead of the frames, when the active segment is sealed or the
+    /// store closed, so that the files at rest end with their last frame. Not synced: recovery
+    /// accepts zeros after the last frame of any segment.
+    func cutSpaceWrittenAhead(_ log: inout LogState) {
+        guard log.writtenEnd > log.activeEnd else { return }
+        do {
+            try log.activeHandle.truncate(to: log.activeEnd)
+            log.writtenEnd = log.activeEnd
+        } catch {
+            logger.debug("cannot cut the space written ahead of the log", metadata: ["store.path": "\(path)", "error": "\(error)"])
         }
     }
 
@@ -319,6 +360,7 @@ extension StorageEngine {
                 state.events.apply(commit.payload, sequence: commit.sequence, frame: address, storedLength: storedLength)
                 state.counters.add(header, commit.payload)
                 state.lastSequence = commit.sequence
+                state.logEnd = max(state.logEnd, FrameAddress(segment: address.segment, offset: address.offset + UInt64(commit.frame.count)))
             }
         }
         // The index has these keys now, unless a later staged commit wrote them again. (A
@@ -380,6 +422,7 @@ extension StorageEngine {
                 throw error
             }
         }
+        cutSpaceWrittenAhead(&log)
         let newPath = joinPath(path, SegmentHeader.fileName(for: newId))
         let header = SegmentHeader(segmentId: newId, salt: salt, baseSequence: log.nextSequence)
         // The file may exist as the leftover of an earlier roll that failed before the manifest
@@ -412,11 +455,15 @@ extension StorageEngine {
         }
         CrashPoint.hit(.rollAfterManifestInstalled)
         segments.withLock { $0[UInt32(newId)] = handle }
-        state.withLock { $0.manifest = manifest }
+        state.withLock { state in
+            state.manifest = manifest
+            state.logEnd = max(state.logEnd, FrameAddress(segment: UInt32(newId), offset: UInt64(Format.segmentHeaderLength)))
+        }
         log.manifest = manifest
         log.activeHandle = handle
         log.activeId = newId
         log.activeEnd = UInt64(Format.segmentHeaderLength)
+        log.writtenEnd = log.activeEnd
         log.framesInActive = 0
         log.lastFrameOffset = nil
         logger.debug("rolled to a new segment", metadata: ["store.path": "\(path)", "segment.id": "\(newId)"])

@@ -26,16 +26,23 @@ extension StorageEngine {
             var events: (first: UInt64, last: UInt64)
             var memory: Int
             var manifest: Manifest
+            var logEnd: FrameAddress
         }
         return try pinned { (state: ReadState) -> Found in
             Found(counters: state.counters, liveRecords: state.index.liveCount, liveBytes: state.index.liveRecordBytes,
                   liveCounts: state.index.liveCounts(), liveBytesByTable: state.index.liveBytesByTable(),
                   liveRecordsBySegment: state.index.liveRecordsBySegment(), lastSequence: state.lastSequence,
                   events: (state.events.firstPosition, state.events.lastPosition),
-                  memory: state.index.memoryFootprint + state.events.memoryFootprint, manifest: state.manifest)
+                  memory: state.index.memoryFootprint + state.events.memoryFootprint, manifest: state.manifest,
+                  logEnd: state.logEnd)
         } read: { found throws(StoreError) -> EngineStatistics in
             var sizes: [UInt64] = []
             for entry in found.manifest.segments {
+                // The active segment's file may hold zeros written ahead of its frames.
+                if entry.isActive, UInt64(found.logEnd.segment) == entry.id {
+                    sizes.append(found.logEnd.offset)
+                    continue
+                }
                 // Under the segments lock, so close() cannot close the handle in between.
                 sizes.append(try self.segments.withLock { handles throws(StoreError) -> UInt64 in
                     guard let handle = handles[UInt32(entry.id)] else { throw StoreError(.closed, "the store is closed") }

@@ -92,6 +92,9 @@ public final class StorageEngine: Sendable {
         package var lastSequence: UInt64
         /// The manifest in force (a copy of the log's, for statistics).
         package var manifest: Manifest
+        /// The end of the last frame applied (or of the header of a segment just rolled to):
+        /// the active segment's file may hold zeros written ahead of it.
+        package var logEnd: FrameAddress
         package var isClosed = false
         /// Counts compaction installs. A reader pins the epoch of its index lookup (see
         /// ``StorageEngine/pinned(_:read:)``), and the segments a compaction replaced stay
@@ -192,10 +195,12 @@ public final class StorageEngine: Sendable {
         self.log = Mutex(LogState(manifest: log.manifest, activeHandle: log.handles[active.id]!, activeId: active.id,
                                   activeEnd: log.activeEnd, framesInActive: log.framesInActive,
                                   nextSequence: log.nextSequence, nextEventPosition: log.events.nextPosition,
-                                  lastFrameOffset: log.lastFrameOffset, hasCompactedSegments: log.compacted))
+                                  lastFrameOffset: log.lastFrameOffset, hasCompactedSegments: log.compacted,
+                                  writtenEnd: log.activeEnd + log.zeroTail))
         writer = Mutex(WriterState(nextSequence: log.nextSequence, nextEventPosition: log.events.nextPosition))
         state = Mutex(ReadState(index: log.index, events: log.events, counters: log.counters,
-                                lastSequence: log.nextSequence - 1, manifest: log.manifest))
+                                lastSequence: log.nextSequence - 1, manifest: log.manifest,
+                                logEnd: FrameAddress(segment: UInt32(active.id), offset: log.activeEnd)))
         var handles: [UInt32: any FileHandle] = [:]
         for (id, handle) in log.handles { handles[UInt32(id)] = handle }
         segments = Mutex(handles)
@@ -223,6 +228,8 @@ public final class StorageEngine: Sendable {
             }
             // A clean close leaves a snapshot, so the next open reads only what follows it.
             if !alreadyClosed, !failed, !configuration.readOnly, configuration.writesIndexSnapshot { writeSnapshot(log) }
+            // And no space written ahead of the frames (best effort: an open accepts and cuts it).
+            if !alreadyClosed, !failed, !configuration.readOnly { cutSpaceWrittenAhead(&log) }
             return alreadyClosed
         }
         guard !alreadyClosed else { return }

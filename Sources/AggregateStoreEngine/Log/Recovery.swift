@@ -60,6 +60,9 @@ package struct RecoveredLog {
     package var counters: LogCounters
     /// The end of the last valid frame of the active segment.
     package var activeEnd: UInt64
+    /// Zero bytes after ``activeEnd``: space the writer wrote ahead of its frames, which a
+    /// writable open cuts (as it cuts a torn tail, but without reporting it).
+    package var zeroTail: UInt64 = 0
     /// Valid frames in the active segment.
     package var framesInActive: Int
     /// The offset of the active segment's last frame, if it has one.
@@ -157,6 +160,9 @@ package struct Recovery {
             try active.truncate(to: torn.offset)
             torn.truncated = true
             log.report.tornTail = torn
+        } else if log.zeroTail > 0 {
+            try active.truncate(to: log.activeEnd)
+            log.zeroTail = 0
         }
         // What was just read may exist only in the page cache (a process killed before its
         // fsync): make it durable before serving it, so nothing a reader sees can vanish later.
@@ -282,9 +288,15 @@ package struct Recovery {
             }
             let isLast = position == manifest.segments.count - 1
             if snapshot != nil, position < coveredSegments - 1 {
-                // Covered by the snapshot: only checked to be the sealed segment it recorded.
-                guard try handle.size() == entry.sealedLength else {
-                    throw .corruption("sealed segment is \(try handle.size()) bytes; the manifest records \(entry.sealedLength)",
+                // Covered by the snapshot: only checked to be the sealed segment it recorded
+                // (zeros past its length are space written ahead whose cut was not synced).
+                let size = try handle.size()
+                var zerosPast = false
+                if size > entry.sealedLength {
+                    zerosPast = try SegmentScanner.isZero(handle, from: entry.sealedLength, size: size)
+                }
+                guard size == entry.sealedLength || zerosPast else {
+                    throw .corruption("sealed segment is \(size) bytes; the manifest records \(entry.sealedLength)",
                                       path: segmentPath, offset: 0)
                 }
                 if header.isCompacted { log.compacted = true }
@@ -335,13 +347,16 @@ package struct Recovery {
                 // A compacted segment covers its range whether or not it kept its last commit.
                 let lastSequenceFits = header.isCompacted ? outcome.lastSequence <= entry.lastSequence
                                                           : outcome.lastSequence == entry.lastSequence
-                guard outcome.endOffset == entry.sealedLength, size == entry.sealedLength, lastSequenceFits else {
+                // Zeros past the sealed length are space written ahead of the frames whose cut
+                // at the roll was not synced.
+                guard outcome.endOffset == entry.sealedLength, size == entry.sealedLength + outcome.zeroTail, lastSequenceFits else {
                     throw .corruption("sealed segment ends at \(outcome.endOffset) of \(size) bytes with sequence \(outcome.lastSequence); the manifest records \(entry.sealedLength) bytes and sequence \(entry.lastSequence)",
                                       path: segmentPath, offset: outcome.endOffset)
                 }
             }
             log.nextSequence = (entry.isActive ? outcome.lastSequence : entry.lastSequence) + 1
             log.activeEnd = outcome.endOffset
+            log.zeroTail = outcome.zeroTail
             let coveredFrames = resume == nil ? 0 : snapshot?.framesInLastSegment ?? 0
             log.framesInActive = outcome.frames + coveredFrames
             log.lastFrameOffset = outcome.lastFrameOffset ?? (coveredFrames > 0 ? snapshot?.lastFrameOffset : nil)

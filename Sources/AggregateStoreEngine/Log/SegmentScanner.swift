@@ -31,6 +31,9 @@ package struct SegmentScanner {
         package var lastFrameOffset: UInt64?
         /// The torn tail after ``endOffset``, if the segment has one (last segment only).
         package var tornTail: RecoveryReport.TornTail?
+        /// Bytes after ``endOffset`` that are all zero: space the writer wrote ahead of its
+        /// frames (`Docs/FORMAT.md`, section 4.2), not a torn write.
+        package var zeroTail: UInt64 = 0
     }
 
     /// The file being scanned.
@@ -107,11 +110,35 @@ package struct SegmentScanner {
                 offset += UInt64(frame.header.frameLength)
                 outcome.endOffset = offset
             case let .bad(reason):
-                outcome.tornTail = try classifyBadFrame(at: offset, reason: reason, size: size, lastValid: outcome.lastSequence)
+                if try isZero(from: offset, size: size) {
+                    outcome.zeroTail = size - offset
+                } else {
+                    outcome.tornTail = try classifyBadFrame(at: offset, reason: reason, size: size, lastValid: outcome.lastSequence)
+                }
                 return outcome
             }
         }
         return outcome
+    }
+
+    /// Whether every byte from `start` to the end of the file is zero: the space a writer
+    /// wrote ahead of its frames (in any segment: a roll cuts it, but the cut is not synced).
+    /// Reads a window at a time.
+    private func isZero(from start: UInt64, size: UInt64) throws(StoreError) -> Bool {
+        try Self.isZero(handle, from: start, size: size, windowSize: windowSize)
+    }
+
+    /// Whether every byte of `handle` from `start` to `size` is zero, read a window at a time.
+    package static func isZero(_ handle: any FileHandle, from start: UInt64, size: UInt64,
+                               windowSize: Int = 1 << 20) throws(StoreError) -> Bool {
+        var position = start
+        while position < size {
+            let window = try handle.read(at: position, count: Int(min(UInt64(windowSize), size - position)))
+            guard !window.isEmpty else { return true }
+            guard window.allSatisfy({ $0 == 0 }) else { return false }
+            position += UInt64(window.count)
+        }
+        return true
     }
 
     /// A bad frame is a torn tail only in the last segment, in the last write: no valid frame

@@ -239,9 +239,10 @@ struct CrashSuiteImageTests {
     @Test func theGroupWorkloadWritesEachGroupWithOneWriteAndOneSync() {
         let operations = Self.record(Self.workloads[4], configuration: CrashSuite.configuration()).map(\.operation)
         // After the open (which ends with the parent directory's fsync), each group of three
-        // commits is one frame write and one fdatasync, then their acknowledgement.
+        // commits is one frame write and one fdatasync, then their acknowledgement; the first
+        // also writes zeros ahead of its frames, in the same fdatasync.
         let afterOpen = operations.drop { $0 != "syncDirectory /" }.dropFirst()
-        #expect(Array(afterOpen) == ["1...3", "4...6", "7...9"].flatMap {
+        #expect(Array(afterOpen) == ["write /store/00000001.seg"] + ["1...3", "4...6", "7...9"].flatMap {
             ["write /store/00000001.seg", "sync /store/00000001.seg", "acknowledgement of commits \($0)"]
         })
     }
