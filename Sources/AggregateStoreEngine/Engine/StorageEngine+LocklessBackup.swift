@@ -85,7 +85,7 @@ extension StorageEngine {
                 let path = joinPath(source, SegmentHeader.fileName(for: segment.id))
                 do {
                     handles.append(try fileSystem.open(path, mode: .readOnly))
-                } catch where error.code == .notFound {
+                } catch where error.code == .notFound || error.errno == 2 /* ENOENT */ {
                     for handle in handles { try? handle.close() }
                     return nil
                 }
