@@ -18,7 +18,7 @@ import Synchronization
 package final class FaultInjectingFileSystem: FileSystem {
     /// The operations a fault can target.
     package enum Operation: String, Sendable, CaseIterable {
-        case open, createDirectory, syncDirectory, rename, removeFile, listDirectory, kind, freeSpace
+        case open, createDirectory, syncDirectory, rename, removeFile, removeDirectory, listDirectory, kind, freeSpace
         case read, write, sync, size, truncate, lock, close
     }
 
@@ -138,6 +138,11 @@ package final class FaultInjectingFileSystem: FileSystem {
     package func removeFile(_ path: String) throws(StoreError) {
         try check(.removeFile, path)
         try base.removeFile(path)
+    }
+
+    package func removeDirectory(_ path: String) throws(StoreError) {
+        try check(.removeDirectory, path)
+        try base.removeDirectory(path)
     }
 
     package func listDirectory(_ path: String) throws(StoreError) -> [String] {

@@ -57,6 +57,11 @@ package final class RecordingFileSystem: FileSystem {
         try base.removeFile(path)
     }
 
+    package func removeDirectory(_ path: String) throws(StoreError) {
+        record("removeDirectory", path)
+        try base.removeDirectory(path)
+    }
+
     package func listDirectory(_ path: String) throws(StoreError) -> [String] {
         try base.listDirectory(path)
     }

@@ -24,6 +24,10 @@ package protocol FileSystem: Sendable {
     /// Removes a file (`unlink(2)`).
     func removeFile(_ path: String) throws(StoreError)
 
+    /// Removes an empty directory (`rmdir(2)`). Only a backup's clean-up after a failure
+    /// needs it; the default implementation fails with ``StoreError/Code/io`` (`ENOTSUP`).
+    func removeDirectory(_ path: String) throws(StoreError)
+
     /// The names of the entries of a directory, without `.` and `..`, sorted.
     func listDirectory(_ path: String) throws(StoreError) -> [String]
 
@@ -32,6 +36,13 @@ package protocol FileSystem: Sendable {
 
     /// Bytes available to an unprivileged user on the file system holding `path` (`statvfs`).
     func freeSpace(at path: String) throws(StoreError) -> UInt64
+}
+
+extension FileSystem {
+    /// Fails: a file system that does not implement it (a test model) keeps the directory.
+    package func removeDirectory(_ path: String) throws(StoreError) {
+        throw StoreError(.io, "removing a directory is not supported by this file system", path: path, errno: 95 /* ENOTSUP */)
+    }
 }
 
 /// How ``FileSystem/open(_:mode:)`` opens a file.

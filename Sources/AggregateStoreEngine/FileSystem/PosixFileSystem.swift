@@ -74,6 +74,14 @@ package struct PosixFileSystem: FileSystem {
         }
     }
 
+    package func removeDirectory(_ path: String) throws(StoreError) {
+        try withCPath(path) { cPath throws(StoreError) in
+            if system_rmdir(cPath) != 0 {
+                throw StoreError.pathSyscall("rmdir", path: path, errno: systemErrno)
+            }
+        }
+    }
+
     package func listDirectory(_ path: String) throws(StoreError) -> [String] {
         let stream = try withCPath(path) { cPath throws(StoreError) in
             guard let stream = system_opendir(cPath) else {

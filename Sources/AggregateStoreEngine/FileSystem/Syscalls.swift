@@ -144,6 +144,11 @@ func system_unlink(_ path: UnsafePointer<CChar>) -> Int32 {
     unlink(path)
 }
 
+/// `rmdir(2)`.
+func system_rmdir(_ path: UnsafePointer<CChar>) -> Int32 {
+    rmdir(path)
+}
+
 /// `mkdir(2)`.
 func system_mkdir(_ path: UnsafePointer<CChar>, _ mode: mode_t) -> Int32 {
     mkdir(path, mode)
