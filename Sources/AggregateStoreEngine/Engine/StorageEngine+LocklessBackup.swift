@@ -100,7 +100,8 @@ extension StorageEngine {
                 }
                 if segment.isActive {
                     // The other process appends here now: copy only whole, valid frames.
-                    let scanner = SegmentScanner(handle: handle, salt: manifest.salt, header: header, isLast: true)
+                    var scanner = SegmentScanner(handle: handle, salt: manifest.salt, header: header, isLast: true)
+                    scanner.lastSegmentIsBeingWritten = true
                     let outcome = try scanner.scan { _ in }
                     lengths.append(outcome.endOffset)
                     lastSequence = outcome.lastSequence

@@ -49,6 +49,13 @@ package struct SegmentScanner {
     /// boundaries everywhere.
     package let windowSize: Int
 
+    /// Whether another process may be writing the last segment as it is read (a lockless
+    /// reader: `aggstore backup` of a store in use, the event tail). Then a bad frame there
+    /// just ends the scan: it may be a write in progress, and what follows it may have been
+    /// written after it was read (the writer fills space it wrote ahead, section 4.2 of
+    /// `Docs/FORMAT.md`), so it can prove neither a torn tail nor corruption.
+    package var lastSegmentIsBeingWritten = false
+
     package init(handle: any FileHandle, salt: UInt64, header: SegmentHeader, isLast: Bool, windowSize: Int = 4 << 20) {
         precondition(windowSize > Format.frameHeaderLength, "a scan window must hold a frame header")
         self.handle = handle
@@ -110,6 +117,9 @@ package struct SegmentScanner {
                 offset += UInt64(frame.header.frameLength)
                 outcome.endOffset = offset
             case let .bad(reason):
+                if isLast && lastSegmentIsBeingWritten {
+                    return outcome
+                }
                 if try isZero(from: offset, size: size) {
                     outcome.zeroTail = size - offset
                 } else {
