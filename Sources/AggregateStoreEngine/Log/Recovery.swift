@@ -141,13 +141,7 @@ package struct Recovery {
     }
 
     private func readManifest() throws(StoreError) -> Manifest {
-        let handle = try fileSystem.open(path(Format.manifestFileName), mode: .readOnly)
-        defer { try? handle.close() }
-        let size = try handle.size()
-        guard size <= UInt64(Format.manifestHeaderLength + 4 + Format.maximumSegmentCount * Format.manifestEntryLength) else {
-            throw .corruption("manifest is implausibly large (\(size) bytes)", path: handle.path, offset: 0)
-        }
-        return try Manifest.decode(try handle.read(at: 0, count: Int(size)), path: handle.path)
+        try Manifest.read(in: directory, fileSystem: fileSystem)
     }
 
     /// The changes a writable open makes once every check has passed.
