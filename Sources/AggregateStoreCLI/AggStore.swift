@@ -10,7 +10,7 @@ struct AggStore: ParsableCommand {
         Exit codes: 0 success; 1 the store is damaged or a check failed; 3 the store could not \
         be opened (locked, missing, I/O error); 64 a usage error (bad arguments).
         """,
-        subcommands: [Demo.self, Verify.self, Stats.self, Compact.self, Dump.self, Events.self, Bench.self]
+        subcommands: [Demo.self, Verify.self, Stats.self, Compact.self, Dump.self, Events.self, Salvage.self, Bench.self]
     )
 }
 
