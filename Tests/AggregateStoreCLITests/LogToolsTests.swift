@@ -263,4 +263,33 @@ struct LogToolsTests {
         #expect(try aggstore("salvage", directory.path("missing"), directory.path("other")).status == 3)
         #expect(!FileManager.default.fileExists(atPath: directory.path("other")))
     }
+
+    @Test func salvageOfACompactedStoreTakesItsSkippedSequencesForNoLoss() throws {
+        let directory = TemporaryDirectory()
+        let source = directory.path("source")
+        var configuration = EngineConfiguration()
+        configuration.compaction.isAutomatic = false
+        configuration.segmentSize = 4096
+        let engine = try StorageEngine.open(at: source, configuration: configuration, logger: logger)
+        for round in 0..<4 {
+            for key in 0..<10 {
+                var batch = WriteBatch(unitOfWorkId: "uow-\(round)-\(key)")
+                batch.put(table: "T", id: "K-\(key)", record: try orderRecord(round * 100 + key))
+                try engine.commit(batch)
+            }
+        }
+        #expect(try engine.compact(minimumDeadRatio: 0.3).segmentsCompacted > 0)
+        try engine.close()
+
+        let dump = try jsonLines(try aggstore("dump", source).output)
+        #expect(dump.contains { $0["kind"] as? String == "frame" && $0["compacted"] as? Bool == true })
+        let destination = directory.path("copy")
+        let run = try aggstore("salvage", source, destination)
+        #expect(run.status == 0, "\(run.output)\(run.errors)")
+        let copy = try open(destination)
+        defer { try? copy.close() }
+        for key in 0..<10 {
+            #expect(try copy.record(table: "T", id: "K-\(key)")?.bytes == (try orderRecord(300 + key)))
+        }
+    }
 }
