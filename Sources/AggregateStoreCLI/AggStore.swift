@@ -10,8 +10,8 @@ struct AggStore: ParsableCommand {
         Exit codes: 0 success; 1 the store is damaged or a check failed; 3 the store could not \
         be opened (locked, missing, I/O error); 64 a usage error (bad arguments).
         """,
-        subcommands: [Info.self, GetCommand.self, QueryCommand.self, Verify.self, Compact.self,
-                      Backup.self, Export.self, Import.self, Demo.self, Bench.self]
+        subcommands: [Info.self, GetCommand.self, QueryCommand.self, Dump.self, Events.self, Verify.self,
+                      Salvage.self, Compact.self, Backup.self, Export.self, Import.self, Demo.self, Bench.self]
     )
 }
 

@@ -260,4 +260,23 @@ struct BackupTests {
         #expect(try copy.verify().isHealthy)
         #expect(try copy.liveRecordCount(table: "Pair") == 80)
     }
+
+    /// Damage in the middle of the active segment of a store another process holds: the
+    /// file-level copy must not stop at it as if it were a write in progress and drop the
+    /// commits after it.
+    @Test func theFileLevelCopyReportsDamageInTheActiveSegmentOfAStoreInUse() throws {
+        let directory = TemporaryDirectory()
+        let store = directory.path("store")
+        let engine = try openStore(store)
+        defer { try? engine.close() }
+        for number in 0..<5 { try engine.commit(pairBatch("p\(number)")) }
+        let segment = segmentPath(store)
+        let third = try frameRanges(fileBytes(segment))[2]
+        try editFile(segment) { $0[third.lowerBound + Format.frameHeaderLength + 3] ^= 0x10 }
+        let error = #expect(throws: StoreError.self) {
+            try StorageEngine.backupFiles(of: store, to: directory.path("copy"), logger: quietLogger)
+        }
+        #expect(error?.code == .corruption && error?.path == segment && error?.offset == UInt64(third.lowerBound))
+        #expect(!FileManager.default.fileExists(atPath: directory.path("copy")))
+    }
 }

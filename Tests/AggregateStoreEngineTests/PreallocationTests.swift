@@ -1,6 +1,7 @@
 import AggregateStoreEngine
 import AggregateStoreTestKit
 import Foundation
+import Synchronization
 import Testing
 
 /// Zeros written ahead of the frames (``EngineConfiguration/preallocationSize``, and
@@ -14,7 +15,11 @@ struct PreallocationTests {
         configuration.preallocationSize = 64 << 10
         configuration.writesIndexSnapshot = false
         let engine = try StorageEngine.open(at: directory.path, configuration: configuration, logger: quietLogger)
-        var previousSize = 0
+        try engine.commit(orderBatch(0))
+        // The first commit wrote 64 KiB of zeros after its frame, in its one fdatasync.
+        let afterFirst = try fileBytes(segmentPath(directory.path))
+        #expect(try afterFirst.count == endOfFrames(afterFirst) + (64 << 10))
+        var previousSize = afterFirst.count
         for number in 1...40 {
             try engine.commit(orderBatch(number))
             let bytes = try fileBytes(segmentPath(directory.path))
@@ -30,7 +35,8 @@ struct PreallocationTests {
         // and the writable open cuts them.
         let image = try copyOfStore(directory)
         let recovered = try openStore(image.path)
-        #expect(recovered.lastSequence == 40 && recovered.recoveryReport.tornTail == nil)
+        #expect(recovered.lastSequence == 41 && recovered.recoveryReport.tornTail == nil)
+        #expect(recovered.recoveryReport.zerosAfterLastFrame > 0)
         #expect(try fileSize(segmentPath(image.path)) == endOfFrames(fileBytes(segmentPath(image.path))))
         #expect(try recovered.verify().isHealthy)
         try recovered.close()
@@ -85,5 +91,32 @@ struct PreallocationTests {
             }
             #expect(error?.code == .invalidArgument)
         }
+    }
+
+    /// Commits go on while the log is scanned for statistics: the scan meets frames being
+    /// written into the space ahead, which must not read as damage.
+    @Test func statisticsScanTheLogWhileCommitsGoOn() throws {
+        let directory = TemporaryDirectory()
+        let engine = try openStore(directory.path)
+        defer { try? engine.close() }
+        for number in 1...500 { try engine.commit(orderBatch(number)) }
+        let stop = Atomic(false)
+        let writers = (0..<3).map { writer in
+            Background { () throws(StoreError) -> Int in
+                var number = 0
+                while !stop.load(ordering: .relaxed) {
+                    try engine.commit(orderBatch(10_000 * (writer + 1) + number))
+                    number += 1
+                }
+                return number
+            }
+        }
+        for _ in 0..<20 {
+            let statistics = try engine.statistics(scanningLog: true)
+            #expect(try #require(statistics.tableStatistics["SalesOrder"]?.versions) >= 500)
+        }
+        stop.store(true, ordering: .relaxed)
+        for writer in writers { #expect(try writer.result() >= 0) }
+        #expect(try engine.verify().isHealthy)
     }
 }

@@ -95,6 +95,7 @@ struct RecoveryTests {
         #expect(fileSize(segmentPath(directory.path)) == frames[1].upperBound + 5000)
         let engine = try openStore(directory.path)
         #expect(engine.lastSequence == 2 && engine.recoveryReport.tornTail == nil)
+        #expect(engine.recoveryReport.zerosAfterLastFrame == 5000)
         #expect(fileSize(segmentPath(directory.path)) == frames[1].upperBound)
         try engine.commit(orderBatch(3))
         try engine.close()

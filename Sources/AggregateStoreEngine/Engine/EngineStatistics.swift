@@ -10,7 +10,8 @@ public struct EngineStatistics: Sendable, Hashable, Codable {
     public struct Segment: Sendable, Hashable, Codable {
         /// The segment id.
         public var id: UInt64
-        /// Its file size in bytes.
+        /// Its size in bytes: a sealed segment's sealed length, the active one's end of its
+        /// last frame (its file may hold zeros written ahead of that).
         public var bytes: UInt64
         /// Whether it is sealed (only the last segment is not).
         public var sealed: Bool

@@ -40,6 +40,10 @@ public struct RecoveryReport: Sendable, Hashable, CustomStringConvertible {
     public var lastSequence: UInt64 = 0
     /// The torn tail found at the end of the log, if any.
     public var tornTail: TornTail?
+    /// Zero bytes found after the last frame of the active segment: space the writer wrote
+    /// ahead of its frames (`EngineConfiguration/preallocationSize`), not a torn write. A
+    /// writable open cut them.
+    public var zerosAfterLastFrame: UInt64 = 0
     /// Files removed as leftovers of an interrupted segment roll, creation or manifest install.
     public var removedFiles: [String] = []
     /// Such leftovers found by a read-only open, which removes nothing.

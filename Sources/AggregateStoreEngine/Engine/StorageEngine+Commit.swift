@@ -308,6 +308,8 @@ extension StorageEngine {
             try log.activeHandle.write(zeros, at: end)
             log.writtenEnd = target
         } catch {
+            // Part of the zeros may be there: the cut at a roll or close must still cover them.
+            log.writtenEnd = target
             logger.debug("cannot write space ahead of the log", metadata: ["store.path": "\(path)", "error": "\(error)"])
         }
     }

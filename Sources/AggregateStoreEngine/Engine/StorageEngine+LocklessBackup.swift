@@ -1,6 +1,37 @@
 package import Logging
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 extension StorageEngine {
+    /// Scans the active segment of a store another process is writing, up to its last valid
+    /// frame. A bad frame there may be a write in progress, and what follows it may have been
+    /// written since (space written ahead), so the scan cannot judge it at once; but a write
+    /// moves on. So a scan that stops at bad bytes is repeated: if the stop moves, the writer is
+    /// at work and the first stop was a write in progress. If it stays at the same offset for
+    /// ``badTailRescans`` scans 20 ms apart, the segment is judged as recovery judges it: bad
+    /// bytes followed by a valid frame of a later write are damage; bad bytes with nothing
+    /// valid after them are a write not yet done (or a torn tail), left out of the copy.
+    private static func scanActiveSegment(_ handle: any FileHandle, salt: UInt64,
+                                          header: SegmentHeader) throws(StoreError) -> SegmentScanner.Outcome {
+        var scanner = SegmentScanner(handle: handle, salt: salt, header: header, isLast: true)
+        scanner.lastSegmentIsBeingWritten = true
+        let first = try scanner.scan { _ in }
+        guard let bad = first.tornTail else { return first }
+        for _ in 0..<badTailRescans {
+            usleep(20_000)
+            let again = try scanner.scan { _ in }
+            guard let stillBad = again.tornTail, stillBad.offset == bad.offset else { return again }
+        }
+        scanner.lastSegmentIsBeingWritten = false
+        return try scanner.scan { _ in }
+    }
+
+    /// How many more times a scan that stops at bad bytes is repeated before they are judged.
+    static let badTailRescans = 5
+
     /// Copies a store that another process has open and is committing to, at the file level
     /// and without its lock (`Docs/FORMAT.md`, section 4.5): what `aggstore backup` does when
     /// the store is locked.
@@ -9,8 +40,9 @@ extension StorageEngine {
     /// replaced by a compaction since the manifest was read: it starts over with the new
     /// manifest. Once every segment is open, none can vanish under it (an open file outlives
     /// its unlinking), and sealed segments never change, so they are copied whole. The last
-    /// listed segment is scanned with recovery's checks and copied up to the end of its last
-    /// valid frame: a frame still being written (incomplete, or failing its CRC) is left out.
+    /// listed segment is scanned with the frame checks of recovery and copied up to the end of
+    /// its last valid frame: a frame still being written is left out, and bad bytes that stay
+    /// bad across repeated scans are damage (see `scanActiveSegment`).
     /// The copy's manifest is the manifest read, so the copy holds a prefix of the log: every
     /// commit the other process had acknowledged when the manifest was read, and possibly
     /// later ones. (A commit whose frame was written but whose fsync then failed may be in the
@@ -100,9 +132,7 @@ extension StorageEngine {
                 }
                 if segment.isActive {
                     // The other process appends here now: copy only whole, valid frames.
-                    var scanner = SegmentScanner(handle: handle, salt: manifest.salt, header: header, isLast: true)
-                    scanner.lastSegmentIsBeingWritten = true
-                    let outcome = try scanner.scan { _ in }
+                    let outcome = try scanActiveSegment(handle, salt: manifest.salt, header: header)
                     lengths.append(outcome.endOffset)
                     lastSequence = outcome.lastSequence
                 } else {

@@ -38,9 +38,14 @@ extension StorageEngine {
         } read: { found throws(StoreError) -> EngineStatistics in
             var sizes: [UInt64] = []
             for entry in found.manifest.segments {
-                // The active segment's file may hold zeros written ahead of its frames.
+                // The active segment's file may hold zeros written ahead of its frames, and a
+                // sealed one zeros whose cut at the roll was lost.
                 if entry.isActive, UInt64(found.logEnd.segment) == entry.id {
                     sizes.append(found.logEnd.offset)
+                    continue
+                }
+                if !entry.isActive {
+                    sizes.append(entry.sealedLength)
                     continue
                 }
                 // Under the segments lock, so close() cannot close the handle in between.
@@ -88,9 +93,11 @@ extension StorageEngine {
             let handle = try fileSystem.open(path, mode: .readOnly)
             defer { try? handle.close() }
             let header = try SegmentHeader.decode(try handle.read(at: 0, count: Format.segmentHeaderLength), path: path)
-            // The active segment may end in a group being written: a torn tail to the scanner,
-            // and past `lastSequence` anyway.
-            _ = try SegmentScanner(handle: handle, salt: salt, header: header, isLast: entry.isActive).scan { frame in
+            // Commits go on meanwhile: a bad frame there may be one being written, and what
+            // follows it written since (space written ahead), so the scan just stops there.
+            var scanner = SegmentScanner(handle: handle, salt: salt, header: header, isLast: entry.isActive)
+            scanner.lastSegmentIsBeingWritten = true
+            _ = try scanner.scan { frame in
                 guard frame.header.sequence <= lastSequence else { return }
                 for operation in frame.payload.operations {
                     switch operation {

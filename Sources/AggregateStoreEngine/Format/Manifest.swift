@@ -103,6 +103,21 @@ package struct Manifest: Sendable, Equatable {
         }
     }
 
+    /// Reads and checks the `MANIFEST` of the store in `directory`. Shared by recovery and by
+    /// the readers that take no lock (``LogReader``): the manifest is replaced by a rename, so
+    /// the handle opened here keeps reading one whole manifest whatever a writer does meanwhile.
+    /// - Throws: ``StoreError/Code/notFound`` when there is no manifest,
+    ///   ``StoreError/Code/corruption`` when it does not verify.
+    package static func read(in directory: String, fileSystem: any FileSystem) throws(StoreError) -> Manifest {
+        let handle = try fileSystem.open(joinPath(directory, Format.manifestFileName), mode: .readOnly)
+        defer { try? handle.close() }
+        let size = try handle.size()
+        guard size <= UInt64(Format.manifestHeaderLength + 4 + Format.maximumSegmentCount * Format.manifestEntryLength) else {
+            throw .corruption("manifest is implausibly large (\(size) bytes)", path: handle.path, offset: 0)
+        }
+        return try decode(try handle.read(at: 0, count: Int(size)), path: handle.path)
+    }
+
     /// Installs this manifest atomically: write `MANIFEST.tmp`, fsync it, rename it over
     /// `MANIFEST`, fsync the directory. A crash leaves the old manifest or this one.
     /// - Parameters:

@@ -144,13 +144,7 @@ package struct Recovery {
     }
 
     private func readManifest() throws(StoreError) -> Manifest {
-        let handle = try fileSystem.open(path(Format.manifestFileName), mode: .readOnly)
-        defer { try? handle.close() }
-        let size = try handle.size()
-        guard size <= UInt64(Format.manifestHeaderLength + 4 + Format.maximumSegmentCount * Format.manifestEntryLength) else {
-            throw .corruption("manifest is implausibly large (\(size) bytes)", path: handle.path, offset: 0)
-        }
-        return try Manifest.decode(try handle.read(at: 0, count: Int(size)), path: handle.path)
+        try Manifest.read(in: directory, fileSystem: fileSystem)
     }
 
     /// The changes a writable open makes once every check has passed.
@@ -357,6 +351,7 @@ package struct Recovery {
             log.nextSequence = (entry.isActive ? outcome.lastSequence : entry.lastSequence) + 1
             log.activeEnd = outcome.endOffset
             log.zeroTail = outcome.zeroTail
+            log.report.zerosAfterLastFrame = outcome.zeroTail
             let coveredFrames = resume == nil ? 0 : snapshot?.framesInLastSegment ?? 0
             log.framesInActive = outcome.frames + coveredFrames
             log.lastFrameOffset = outcome.lastFrameOffset ?? (coveredFrames > 0 ? snapshot?.lastFrameOffset : nil)

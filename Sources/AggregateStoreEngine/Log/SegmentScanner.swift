@@ -84,7 +84,7 @@ package struct SegmentScanner {
     /// Scans the frames from `resume` on (from the first frame when nil).
     package func scan(resumingAt resume: ResumePoint?, _ visit: (ScannedFrame) throws(StoreError) -> Void) throws(StoreError) -> Outcome {
         let size = try handle.size()
-        var window = Window(handle: handle, size: size, windowSize: windowSize)
+        var window = ReadWindow(handle: handle, size: size, windowSize: windowSize)
         var offset = resume?.offset ?? UInt64(Format.segmentHeaderLength)
         var outcome = Outcome(endOffset: offset, lastSequence: resume?.lastSequence ?? header.baseSequence - 1)
         // The last valid frame's header; writes never span segments, so the first frame of a
@@ -117,11 +117,12 @@ package struct SegmentScanner {
                 offset += UInt64(frame.header.frameLength)
                 outcome.endOffset = offset
             case let .bad(reason):
-                if isLast && lastSegmentIsBeingWritten {
-                    return outcome
-                }
                 if try isZero(from: offset, size: size) {
                     outcome.zeroTail = size - offset
+                } else if isLast && lastSegmentIsBeingWritten {
+                    // Reported as it is, not classified (see `lastSegmentIsBeingWritten`).
+                    outcome.tornTail = RecoveryReport.TornTail(path: handle.path, offset: offset, bytes: size - offset,
+                                                               frames: 0, reason: reason, truncated: false)
                 } else {
                     outcome.tornTail = try classifyBadFrame(at: offset, reason: reason, size: size, lastValid: outcome.lastSequence)
                 }
@@ -177,7 +178,10 @@ package struct SegmentScanner {
     /// that is not `inTornWrite`, and counts the frame headers that verify from `start` on, the
     /// bad frame's own included. Reads the rest of the file a window at a time, so memory stays
     /// bounded however long it is.
-    private func searchForFrames(from start: UInt64, size: UInt64,
+    ///
+    /// Shared with the tools that read damaged logs (`aggstore salvage`), which resynchronise
+    /// after damage with it rather than with checks of their own.
+    package func searchForFrames(from start: UInt64, size: UInt64,
                                  inTornWrite: (FrameHeader) -> Bool) throws(StoreError) -> (validAt: UInt64?, headers: Int) {
         var headers = 0
         var windowStart = start
@@ -218,14 +222,18 @@ package struct SegmentScanner {
             && stored.withUnsafeBytes { Frame.verify(header, headerBytes: headerBytes, stored: $0, salt: salt) }
     }
 
-    private enum FrameRead {
+    /// The result of reading one frame: valid (every check passed) or bad, with why.
+    package enum FrameRead {
         case valid(ScannedFrame)
         case bad(String)
     }
 
     /// Reads and checks the frame at `offset`. A frame that verifies but cannot be decoded is
     /// corruption, not a torn write: its bytes are exactly what was written.
-    private func readFrame(at offset: UInt64, window: inout Window, size: UInt64) throws(StoreError) -> FrameRead {
+    ///
+    /// Package-visible so that the tools that walk damaged logs frame by frame
+    /// (`aggstore salvage`) apply exactly these checks.
+    package func readFrame(at offset: UInt64, window: inout ReadWindow, size: UInt64) throws(StoreError) -> FrameRead {
         guard size - offset >= UInt64(Format.frameHeaderLength) else {
             return .bad("incomplete frame header (\(size - offset) bytes)")
         }
@@ -264,14 +272,15 @@ package struct SegmentScanner {
     }
 
     /// A read-ahead buffer over the file, so a scan costs one `pread` per few MiB, not per frame.
-    private struct Window {
+    package struct ReadWindow {
         let handle: any FileHandle
         let size: UInt64
         let windowSize: Int
         var start: UInt64 = 0
         var buffer: [UInt8] = []
 
-        init(handle: any FileHandle, size: UInt64, windowSize: Int) {
+        /// A window over the first `size` bytes of the file, reading `windowSize` bytes at a time.
+        package init(handle: any FileHandle, size: UInt64, windowSize: Int) {
             self.handle = handle
             self.size = size
             self.windowSize = windowSize
