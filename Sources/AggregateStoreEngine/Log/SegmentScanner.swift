@@ -49,11 +49,12 @@ package struct SegmentScanner {
     /// boundaries everywhere.
     package let windowSize: Int
 
-    /// Whether another process may be writing the last segment as it is read (a lockless
-    /// reader: `aggstore backup` of a store in use, the event tail). Then a bad frame there
-    /// just ends the scan: it may be a write in progress, and what follows it may have been
-    /// written after it was read (the writer fills space it wrote ahead, section 4.2 of
-    /// `Docs/FORMAT.md`), so it can prove neither a torn tail nor corruption.
+    /// Whether a writer may be appending to the last segment as it is read (the lockless
+    /// backup, `dump` and `events` beside a running store, and statistics' scan). Then a bad
+    /// frame there just ends the scan, reported as a tail but not classified: it may be a
+    /// write in progress, and what follows it may have been written after it was read (the
+    /// writer fills space it wrote ahead, `Docs/FORMAT.md` section 4.2), so it proves neither a
+    /// torn tail nor corruption.
     package var lastSegmentIsBeingWritten = false
 
     package init(handle: any FileHandle, salt: UInt64, header: SegmentHeader, isLast: Bool, windowSize: Int = 4 << 20) {
