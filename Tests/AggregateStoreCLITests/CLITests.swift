@@ -132,4 +132,31 @@ struct CLITests {
         let usage = try aggstore("demo", "--path", directory.path("x"), "--orders", "0")
         #expect(usage.status != 0 && usage.errors.contains("--orders must be positive"))
     }
+
+    /// Every subcommand explains itself, and the top-level help lists them all.
+    @Test func everySubcommandHasHelp() throws {
+        let subcommands = ["info", "get", "query", "dump", "events", "verify", "salvage", "compact", "backup",
+                           "export", "import", "demo", "bench"]
+        let top = try aggstore("--help")
+        #expect(top.status == 0 && top.output.contains("64 a usage error"))
+        for name in subcommands {
+            #expect(top.output.contains("  \(name)"), "\(name) is not listed")
+            let help = try aggstore("help", name)
+            #expect(help.status == 0 && help.output.contains("OVERVIEW:") && help.output.contains("USAGE: aggstore \(name)"),
+                    "\(name): \(help.output)")
+        }
+    }
+
+    /// A quick figure: the CRC32C throughput, in a directory it creates and removes.
+    @Test func benchMeasuresAFigureAndCleansUp() throws {
+        let directory = TemporaryDirectory()
+        let path = directory.path("bench")
+        let run = try aggstore("bench", "--only", "crc", "--path", path)
+        #expect(run.status == 0, "\(run.errors)")
+        let line = try #require(run.output.split(separator: "\n").first { $0.hasPrefix("CRC32C (") })
+        let rate = line.split(separator: " ").compactMap { Double($0) }.first
+        #expect((rate ?? 0) > 0, "\(line)")
+        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(try aggstore("bench", "--only", "crc", "--path", directory.path).status == 64, "an existing directory is refused")
+    }
 }
