@@ -291,7 +291,7 @@ extension StorageEngine {
 
     /// Writes zeros ahead of the frames when they reach the end of what the file holds, so
     /// that the commits after them overwrite blocks the file system has allocated and written,
-    /// and their `fdatasync` flushes data without a journal commit for the file's new size
+    /// and their `fdatasync` flushes data without writing the inode for the file's new size
     /// (an append's fdatasync took 180-270 us here, an overwrite's 130-140). The zeros go out
     /// with this chunk's fsync. They are only an optimisation: a failed write of them is
     /// ignored, and recovery reads zeros after the last frame as the end of the log.
