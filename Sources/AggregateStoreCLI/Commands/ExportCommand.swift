@@ -36,10 +36,8 @@ struct Export: ParsableCommand {
     var output: String?
 
     func run() throws {
-        var configuration = EngineConfiguration()
-        configuration.readOnly = true
         let logger = Logger(label: "aggstore.export", factory: { _ in SwiftLogNoOpLogHandler() })
-        let engine = try openOrExit(directory, configuration: configuration, logger: logger)
+        let engine = try openReadOnlyOrExit(directory, logger: logger)
         defer { try? engine.close() }
         let sink: Foundation.FileHandle
         if let output {

@@ -32,9 +32,7 @@ struct GetCommand: ParsableCommand {
     var compact = false
 
     func run() throws {
-        var configuration = EngineConfiguration()
-        configuration.readOnly = true
-        let engine = try openOrExit(directory, configuration: configuration, logger: Logger(label: "aggstore.get"))
+        let engine = try openReadOnlyOrExit(directory, logger: Logger(label: "aggstore.get"))
         defer { try? engine.close() }
         guard let stored = try engine.record(table: table, id: id) else {
             printError("no record \(table)/\(id)")

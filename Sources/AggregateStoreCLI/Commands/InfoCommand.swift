@@ -44,10 +44,8 @@ struct Info: ParsableCommand {
     }
 
     func run() throws {
-        var configuration = EngineConfiguration()
-        configuration.readOnly = true
         let residentBefore = residentMemory()
-        let engine = try openOrExit(directory, configuration: configuration, logger: Logger(label: "aggstore.info"))
+        let engine = try openReadOnlyOrExit(directory, logger: Logger(label: "aggstore.info"))
         defer { try? engine.close() }
         let cursors = try releaseDeliveredEvents(engine)
         let bar = ProgressBar(enabled: !quick && standardErrorIsTerminal)
@@ -59,9 +57,7 @@ struct Info: ParsableCommand {
             Report.Subscriber(cursor: cursor, lag: statistics.lastEventPosition > cursor ? statistics.lastEventPosition - cursor : 0)
         }
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(Report(statistics: statistics, subscribers: subscribers)), as: UTF8.self))
+            print(try prettyJSON(Report(statistics: statistics, subscribers: subscribers)))
             return
         }
         printSummary(statistics)

@@ -145,9 +145,7 @@ struct Salvage: ParsableCommand {
     private func write(_ summary: SalvageReport) throws {
         let text: String
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            text = String(decoding: try encoder.encode(summary), as: UTF8.self)
+            text = try prettyJSON(summary)
         } else {
             text = summary.text
         }

@@ -77,9 +77,7 @@ struct Verify: ParsableCommand {
     /// Prints the report and exits 1 when it is not healthy.
     private func finish(_ report: Report) throws {
         if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            print(try prettyJSON(report))
         } else {
             if report.frames > 0 || report.healthy {
                 print("Checked \(report.frames) frames (\(byteCount(report.frameBytes))) in \(count(report.segments, "segment")), "
@@ -87,7 +85,7 @@ struct Verify: ParsableCommand {
                 print("  live records \(report.liveRecords), events \(report.events); index snapshot: \(report.snapshot)")
             }
             for problem in report.problems {
-                print("DAMAGED: \(problem.path ?? directory)\(problem.offset.map { " at offset \($0)" } ?? ""): \(problem.message)")
+                print("DAMAGED: \(damageLocation(path: problem.path, offset: problem.offset, in: directory)): \(problem.message)")
             }
             if report.healthy {
                 print("OK: every CRC and sequence number verifies, the manifest matches the files, and the index equals a rebuild from the log.")

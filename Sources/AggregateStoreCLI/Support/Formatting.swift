@@ -22,6 +22,13 @@ func residentMemory() -> Int {
     return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
 }
 
+/// `value` as indented JSON with sorted keys, what the `--json` reports print.
+func prettyJSON(_ value: some Encodable) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}
+
 /// A byte count for people: `512 B`, `3.4 KiB`, `1.2 MiB`, `2.0 GiB`.
 func byteCount(_ bytes: UInt64) -> String {
     let units = ["KiB", "MiB", "GiB", "TiB"]

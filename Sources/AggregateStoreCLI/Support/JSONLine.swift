@@ -54,22 +54,7 @@ struct JSONLine {
     var string: String { text + "}" }
 
     /// `value` as a JSON string literal.
-    static func quoted(_ value: String) -> String {
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func quoted(_ value: String) -> String { Document.string(value).jsonString() }
 
     /// A JSON array of the given JSON texts.
     static func array(_ elements: [String]) -> String { "[" + elements.joined(separator: ",") + "]" }

@@ -14,6 +14,14 @@ func openDataStoreOrExit(_ path: String, configuration: DataStore.Configuration 
     }
 }
 
+/// Opens a store read-only (a shared lock), turning an open failure into a message and exit
+/// status 3 (1 if damaged): how the commands that only read a store open it.
+func openReadOnlyOrExit(_ path: String, logger: Logger) throws -> StorageEngine {
+    var configuration = EngineConfiguration()
+    configuration.readOnly = true
+    return try openOrExit(path, configuration: configuration, logger: logger)
+}
+
 /// Opens a store, turning an open failure into a message and exit status 3.
 func openOrExit(_ path: String, configuration: EngineConfiguration, logger: Logger) throws -> StorageEngine {
     do {

@@ -58,7 +58,8 @@ public struct EngineStatistics: Sendable, Hashable, Codable {
     public var firstSequence: UInt64
     /// The last commit sequence number.
     public var lastSequence: UInt64
-    /// Bytes of all segment files.
+    /// Bytes of the log: the sum of the segments' ``Segment/bytes`` (zeros written ahead of the
+    /// frames are not counted).
     public var logBytes: UInt64
     /// Uncompressed payload bytes of all frames.
     public var payloadBytes: UInt64

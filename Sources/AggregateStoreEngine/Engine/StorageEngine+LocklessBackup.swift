@@ -101,16 +101,7 @@ extension StorageEngine {
         guard try fileSystem.kind(of: manifestPath) == .file else {
             throw StoreError(.notFound, "no store at \(source) (no \(Format.manifestFileName))", path: source)
         }
-        let manifestHandle = try fileSystem.open(manifestPath, mode: .readOnly)
-        let manifestBytes: [UInt8]
-        do {
-            manifestBytes = try manifestHandle.read(at: 0, count: Int(try manifestHandle.size()))
-        } catch {
-            try? manifestHandle.close()
-            throw error
-        }
-        try manifestHandle.close()
-        let manifest = try Manifest.decode(manifestBytes, path: manifestPath)
+        let manifest = try Manifest.read(in: source, fileSystem: fileSystem)
         var handles: [any FileHandle] = []
         do throws(StoreError) {
             for segment in manifest.segments {

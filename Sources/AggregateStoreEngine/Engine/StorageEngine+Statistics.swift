@@ -36,24 +36,10 @@ extension StorageEngine {
                   memory: state.index.memoryFootprint + state.events.memoryFootprint, manifest: state.manifest,
                   logEnd: state.logEnd)
         } read: { found throws(StoreError) -> EngineStatistics in
-            var sizes: [UInt64] = []
-            for entry in found.manifest.segments {
-                // The active segment's file may hold zeros written ahead of its frames, and a
-                // sealed one zeros whose cut at the roll was lost.
-                if entry.isActive, UInt64(found.logEnd.segment) == entry.id {
-                    sizes.append(found.logEnd.offset)
-                    continue
-                }
-                if !entry.isActive {
-                    sizes.append(entry.sealedLength)
-                    continue
-                }
-                // Under the segments lock, so close() cannot close the handle in between.
-                sizes.append(try self.segments.withLock { handles throws(StoreError) -> UInt64 in
-                    guard let handle = handles[UInt32(entry.id)] else { throw StoreError(.closed, "the store is closed") }
-                    return try handle.size()
-                })
-            }
+            // Measured by what the log holds, not by file size: the active segment's file may
+            // hold zeros written ahead of its frames, and a sealed one zeros whose cut at the
+            // roll was lost. The read state moves its log end and its manifest together.
+            let sizes = found.manifest.segments.map { $0.isActive ? found.logEnd.offset : $0.sealedLength }
             let header = UInt64(Format.segmentHeaderLength)
             let space = self.space(ofSegments: zip(found.manifest.segments, sizes).map { ($0.id, $1 > header ? $1 - header : 0) })
             let segments = zip(found.manifest.segments, zip(sizes, space)).map { entry, measured in

@@ -196,7 +196,7 @@ public final class StorageEngine: Sendable {
                                   activeEnd: log.activeEnd, framesInActive: log.framesInActive,
                                   nextSequence: log.nextSequence, nextEventPosition: log.events.nextPosition,
                                   lastFrameOffset: log.lastFrameOffset, hasCompactedSegments: log.compacted,
-                                  writtenEnd: log.activeEnd + log.zeroTail))
+                                  writtenEnd: log.activeEnd))
         writer = Mutex(WriterState(nextSequence: log.nextSequence, nextEventPosition: log.events.nextPosition))
         state = Mutex(ReadState(index: log.index, events: log.events, counters: log.counters,
                                 lastSequence: log.nextSequence - 1, manifest: log.manifest,

@@ -58,11 +58,9 @@ package struct RecoveredLog {
     package var events: EventIndex
     /// Counts over the frames.
     package var counters: LogCounters
-    /// The end of the last valid frame of the active segment.
+    /// The end of the last valid frame of the active segment (zeros may follow it: see
+    /// ``RecoveryReport/zerosAfterLastFrame``).
     package var activeEnd: UInt64
-    /// Zero bytes after ``activeEnd``: space the writer wrote ahead of its frames, which a
-    /// writable open cuts (as it cuts a torn tail, but without reporting it).
-    package var zeroTail: UInt64 = 0
     /// Valid frames in the active segment.
     package var framesInActive: Int
     /// The offset of the active segment's last frame, if it has one.
@@ -154,9 +152,8 @@ package struct Recovery {
             try active.truncate(to: torn.offset)
             torn.truncated = true
             log.report.tornTail = torn
-        } else if log.zeroTail > 0 {
+        } else if log.report.zerosAfterLastFrame > 0 {
             try active.truncate(to: log.activeEnd)
-            log.zeroTail = 0
         }
         // What was just read may exist only in the page cache (a process killed before its
         // fsync): make it durable before serving it, so nothing a reader sees can vanish later.
@@ -350,7 +347,6 @@ package struct Recovery {
             }
             log.nextSequence = (entry.isActive ? outcome.lastSequence : entry.lastSequence) + 1
             log.activeEnd = outcome.endOffset
-            log.zeroTail = outcome.zeroTail
             log.report.zerosAfterLastFrame = outcome.zeroTail
             let coveredFrames = resume == nil ? 0 : snapshot?.framesInLastSegment ?? 0
             log.framesInActive = outcome.frames + coveredFrames
