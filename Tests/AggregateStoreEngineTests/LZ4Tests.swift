@@ -43,6 +43,37 @@ import Testing
         #expect(try Self.decompress(block, original.count) == original)
     }
 
+    /// Compression states are reused: a block must not depend on the blocks compressed before
+    /// it with the same state (no dictionary carried over), whatever they were, including a
+    /// block whose compression was given up.
+    @Test func aBlockDoesNotDependOnTheBlocksBeforeIt() throws {
+        let original = Self.compressible(3000)
+        let alone = try #require(Self.compress(original))
+        var random = SplitMix64(seed: 7)
+        for history in [Self.compressible(5000), random.bytes(2000), Array(original.reversed()), original] {
+            _ = Self.compress(history)
+            let block = try #require(Self.compress(original))
+            #expect(block == alone)
+            #expect(try Self.decompress(block, original.count) == original)
+        }
+    }
+
+    /// Committers compress at the same time, each with a state of its own.
+    @Test func concurrentCompressionsRoundTrip() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for task in 0..<16 {
+                group.addTask {
+                    for round in 0..<200 {
+                        let original = Self.compressible(200 + (task * 131 + round * 17) % 5000)
+                        let block = try #require(Self.compress(original))
+                        #expect(try Self.decompress(block, original.count) == original)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
     @Test func repeatedByteShrinksALot() throws {
         let original = [UInt8](repeating: 0xAB, count: 100_000)
         let block = try #require(Self.compress(original))

@@ -1,11 +1,12 @@
 import CLZ4
+import Synchronization
 
 /// LZ4 block compression for stored values, through the system liblz4.
 ///
 /// Only the block format is used: the store records the uncompressed length itself, so the
 /// frame format's headers and checksums would be redundant.
 package enum LZ4 {
-    /// Compresses `input` as one LZ4 block (`LZ4_compress_default`).
+    /// Compresses `input` as one LZ4 block, with liblz4's default acceleration.
     ///
     /// Returns nil when the block would not be smaller than the input, including for empty
     /// input, so the caller stores those bytes uncompressed and never pays to decompress them.
@@ -17,14 +18,21 @@ package enum LZ4 {
         // Capping the output one byte below the input makes liblz4 give up (return 0) as soon
         // as compression stops paying, instead of finishing a block the caller would discard.
         let capacity = input.count - 1
+        // Without memory for a state the bytes are stored as they are.
+        guard let state = takeState() else { return nil }
+        defer { returnState(state) }
+        // Each block is a stream of its own: the reset drops the previous block as a dictionary.
+        LZ4_resetStream_fast(state.stream)
         var written: Int32 = 0
         let output = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initializedCount in
             written = buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: capacity) { destination in
-                LZ4_compress_default(
+                LZ4_compress_fast_continue(
+                    state.stream,
                     source.assumingMemoryBound(to: CChar.self),
                     destination,
                     Int32(input.count),
-                    Int32(capacity)
+                    Int32(capacity),
+                    1
                 )
             }
             initializedCount = Int(max(written, 0))
@@ -36,6 +44,37 @@ package enum LZ4 {
             return Array(output[...])
         }
         return output
+    }
+
+    /// Compression states kept for reuse. A one-shot `LZ4_compress_default` clears a 16 KiB
+    /// hash table before every block, which cost more than compressing a 1 KiB record
+    /// (callgrind: 16 of 27 thousand instructions); `LZ4_resetStream_fast` on a used state
+    /// only marks its old entries stale. Committers compress concurrently, so each takes a
+    /// state of its own.
+    private static let states = Mutex<[CompressionState]>([])
+
+    /// A liblz4 compression state, used by one caller at a time: whoever took it from
+    /// ``states``, which is what makes handing it between threads safe.
+    private struct CompressionState: @unchecked Sendable {
+        let stream: UnsafeMutablePointer<LZ4_stream_t>
+    }
+
+    /// States beyond this many are freed when returned rather than kept.
+    private static var keptStates: Int { 8 }
+
+    /// A kept state, or a new one; nil when liblz4 cannot allocate one.
+    private static func takeState() -> CompressionState? {
+        if let state = states.withLock({ $0.popLast() }) { return state }
+        return LZ4_createStream().map(CompressionState.init)
+    }
+
+    private static func returnState(_ state: CompressionState) {
+        let kept = states.withLock { states in
+            guard states.count < keptStates else { return false }
+            states.append(state)
+            return true
+        }
+        if !kept { LZ4_freeStream(state.stream) }
     }
 
     /// Decompresses a block that must expand to exactly `uncompressedLength` bytes.
