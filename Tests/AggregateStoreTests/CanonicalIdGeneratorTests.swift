@@ -1,4 +1,4 @@
-import AggregateStore
+@testable import AggregateStore
 import Foundation
 import Testing
 
@@ -34,5 +34,14 @@ struct CanonicalIdGeneratorTests {
             #expect(error?.code == .invalidArgument)
         }
         #expect((try? CanonicalIdGenerator.Namespace(major: String(repeating: "a", count: 100), minor: "g"))?.major.count == 64)
+    }
+
+    @Test func entropyIsWrittenInBase62WithTheAlphabetInOrder() {
+        // Expected values computed independently (Python, alphabet 0-9A-Za-z).
+        #expect(CanonicalIdGenerator.base62((0, 0)) == "0000000000000000000000")
+        #expect(CanonicalIdGenerator.base62((0, 61)) == "000000000000000000000z")
+        #expect(CanonicalIdGenerator.base62((0, 62)) == "0000000000000000000010")
+        #expect(CanonicalIdGenerator.base62((0x0123_4567_89AB_CDEF, 0xFEDC_BA98_7654_3210)) == "0296tiiBb3UUmdjYQ3ySu0")
+        #expect(CanonicalIdGenerator.base62((.max, .max)) == "7n42DGM5Tflk9n8mt7Fhc7")
     }
 }
