@@ -16,6 +16,9 @@ struct Instruments: Sendable {
     let factory: any MetricsFactory
     let tracer: any Tracer
     let carryUnitOfWorkId: Bool
+    /// False with the no-op factory (no metrics backend): then the per-unit-of-work metrics
+    /// are not even built (each unit of work made three metric objects and their dimensions for nothing).
+    let isRecording: Bool
     let eventsPublished: Counter
     let outboxLag: Gauge
     let bytesWritten: Counter
@@ -26,6 +29,7 @@ struct Instruments: Sendable {
         self.factory = factory
         self.tracer = configuration.tracer ?? InstrumentationSystem.tracer
         self.carryUnitOfWorkId = configuration.metricsCarryUnitOfWorkId
+        self.isRecording = !(factory is NOOPMetricsHandler)
         self.eventsPublished = Counter(label: "aggstore.events.published", factory: factory)
         self.outboxLag = Gauge(label: "aggstore.outbox.lag", factory: factory)
         self.bytesWritten = Counter(label: "aggstore.bytes.written", factory: factory)
@@ -38,6 +42,7 @@ struct Instruments: Sendable {
     }
 
     func committed(_ unitOfWorkId: String, nanoseconds: Int64, receipt: CommitReceipt?) {
+        guard isRecording else { return }
         Counter(label: "aggstore.uow.commits", dimensions: dimensions(unitOfWorkId), factory: factory).increment()
         Timer(label: "aggstore.commit.duration", dimensions: dimensions(unitOfWorkId), factory: factory)
             .recordNanoseconds(nanoseconds)
@@ -52,11 +57,13 @@ struct Instruments: Sendable {
     }
 
     func aborted(_ unitOfWorkId: String, reason: String) {
+        guard isRecording else { return }
         Counter(label: "aggstore.uow.aborts", dimensions: dimensions(unitOfWorkId, [("reason", reason)]), factory: factory)
             .increment()
     }
 
     func conflicted(_ unitOfWorkId: String) {
+        guard isRecording else { return }
         Counter(label: "aggstore.uow.conflicts", dimensions: dimensions(unitOfWorkId), factory: factory).increment()
     }
 }

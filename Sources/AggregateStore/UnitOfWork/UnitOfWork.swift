@@ -50,7 +50,7 @@ public struct UnitOfWork: ~Copyable, Sendable {
         try checkName(id, "unit-of-work id")
         guard !store.isClosed else { throw StoreError(.closed, "the store is closed") }
         let span = store.instruments.tracer.startSpan("aggstore.unitOfWork")
-        span.attributes["aggstore.uow.id"] = id
+        span.setAttribute("aggstore.uow.id", id)
         store.logger.trace("unit of work began", metadata: ["uow.id": "\(id)"])
         return UnitOfWork(transaction: Transaction(id: id, store: store), span: span)
     }
@@ -92,10 +92,10 @@ public struct UnitOfWork: ~Copyable, Sendable {
         defer { span.end() }
         switch result {
         case let .success(receipt):
-            span.attributes["aggstore.uow.outcome"] = "committed"
+            span.setAttribute("aggstore.uow.outcome", "committed")
             return receipt
         case let .failure(error):
-            span.attributes["aggstore.uow.outcome"] = "failed"
+            span.setAttribute("aggstore.uow.outcome", "failed")
             span.recordError(error)
             throw error
         }
@@ -105,7 +105,7 @@ public struct UnitOfWork: ~Copyable, Sendable {
     public consuming func abort() {
         let transaction = context.transaction
         if transaction.abort() { transaction.store.didAbort(transaction, reason: "aborted") }
-        span.attributes["aggstore.uow.outcome"] = "aborted"
+        span.setAttribute("aggstore.uow.outcome", "aborted")
         span.end()
     }
 
@@ -115,7 +115,7 @@ public struct UnitOfWork: ~Copyable, Sendable {
             transaction.store.logger.warning("unit of work dropped without commit or abort; aborted",
                                              metadata: ["uow.id": "\(transaction.id)"])
             transaction.store.didAbort(transaction, reason: "dropped")
-            span.attributes["aggstore.uow.outcome"] = "dropped"
+            span.setAttribute("aggstore.uow.outcome", "dropped")
             span.end()
         }
     }
@@ -186,4 +186,12 @@ public struct UnitOfWorkReceipt: Sendable, Hashable {
     public var sequence: UInt64?
     /// The positions its events were given in the outbox, in the order they were emitted.
     public var eventPositions: Range<UInt64>
+}
+
+extension Span {
+    /// Sets a string attribute, only on a span that records: with the default no-op tracer,
+    /// building the attribute cost more than the rest of beginning a unit of work.
+    fileprivate func setAttribute(_ key: String, _ value: String) {
+        if isRecording { attributes[key] = value }
+    }
 }
