@@ -34,6 +34,8 @@ struct GroupCommitBenchmark {
         var meanGroupSize: Double
         /// Each commit's fsync time (a group's fsync counted once per commit it covers).
         var syncs: [Double]
+        /// The process's CPU time during the run, all threads.
+        var cpuSeconds: Double
 
         var commitsPerSecond: Double { Double(commits) / seconds }
     }
@@ -56,11 +58,11 @@ struct GroupCommitBenchmark {
         for run in runs {
             let sorted = run.latencies.sorted()
             let name = run.tasks ? "tasks  " : run.groupCommit ? "threads" : "threads, group commit off"
-            print(String(format: "  %2d %@  %8.0f commits/s  %5.1fx  mean group %5.1f  latency p50 %@  p99 %@  fsync p50 %@",
+            print(String(format: "  %2d %@  %8.0f commits/s  %5.1fx  mean group %5.1f  latency p50 %@  p99 %@  fsync p50 %@  CPU %@/commit",
                          run.threads, name.padding(toLength: 25, withPad: " ", startingAt: 0),
                          run.commitsPerSecond, run.commitsPerSecond / single, run.meanGroupSize,
                          micros(percentile(sorted, 0.5)), micros(percentile(sorted, 0.99)),
-                         micros(percentile(run.syncs.sorted(), 0.5))))
+                         micros(percentile(run.syncs.sorted(), 0.5)), micros(run.cpuSeconds / Double(run.commits))))
         }
     }
 
@@ -129,15 +131,17 @@ struct GroupCommitBenchmark {
             thread.start()
         }
         let started = monotonicSeconds()
+        let cpuStarted = processCPUSeconds()
         for _ in 0..<threads { start.signal() }
         done.wait()
         let seconds = monotonicSeconds() - started
+        let cpuSeconds = processCPUSeconds() - cpuStarted
         let (latencies, syncs, groups, error) = results.withLock { $0 }
         if let error { throw error }
         let total = threads * perThread
         guard engine.lastSequence == UInt64(total) else { throw ValidationError("the group-commit run lost commits") }
         return Run(threads: threads, groupCommit: groupCommit, commits: total, seconds: seconds, latencies: latencies,
-                   meanGroupSize: Double(total) / groups, syncs: syncs)
+                   meanGroupSize: Double(total) / groups, syncs: syncs, cpuSeconds: cpuSeconds)
     }
 }
 
@@ -152,6 +156,7 @@ extension GroupCommitBenchmark {
         let total = streams.reduce(0) { $0 + $1.count }
         let outcome = Mutex<Result<(seconds: Double, latencies: [Double], syncs: [Double], groups: Double), any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
+        let cpuStarted = processCPUSeconds()
         Task {
             let started = monotonicSeconds()
             do {
@@ -189,9 +194,10 @@ extension GroupCommitBenchmark {
             done.signal()
         }
         done.wait()
+        let cpuSeconds = processCPUSeconds() - cpuStarted
         let (seconds, latencies, syncs, groups) = try outcome.withLock { $0! }.get()
         guard engine.lastSequence == UInt64(total) else { throw ValidationError("the group-commit run lost commits") }
         return Run(threads: tasks, groupCommit: true, tasks: true, commits: total, seconds: seconds, latencies: latencies,
-                   meanGroupSize: Double(total) / groups, syncs: syncs)
+                   meanGroupSize: Double(total) / groups, syncs: syncs, cpuSeconds: cpuSeconds)
     }
 }
