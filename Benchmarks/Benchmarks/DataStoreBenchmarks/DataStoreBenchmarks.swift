@@ -17,12 +17,20 @@ let benchmarks: @Sendable () -> Void = {
         timeUnits: .microseconds,
         maxDuration: .seconds(3),
         maxIterations: 100_000,
-        // Times on this shared virtual disk vary by 10-20 % from run to run; allocation counts
-        // do not. `benchmark thresholds check` flags what moves further than this.
+        // On this shared virtual machine the p90 of a time moves by up to 40 % between two
+        // runs a minute apart (measured 2026-12-04, CPU-only benchmarks included); allocation
+        // counts do not. `benchmark thresholds check` flags what moves further than this: a
+        // time that doubles, or a few more allocations.
         thresholds: [
-            .wallClock: BenchmarkThresholds(relative: [.p50: 25, .p90: 35]),
-            .throughput: BenchmarkThresholds(relative: [.p50: 25, .p90: 35]),
+            .wallClock: BenchmarkThresholds(relative: [.p50: 25, .p90: 50]),
+            .throughput: BenchmarkThresholds(relative: [.p50: 25, .p90: 50]),
             .mallocCountTotal: BenchmarkThresholds(relative: [.p50: 5, .p90: 5]),
+            // Not exact either: a group commit's write calls are its number of groups, which
+            // varies with scheduling (34-47 at 16 committers), the log writes zeros ahead of
+            // itself every megabyte or so, and resident memory moves by a few megabytes.
+            .readSyscalls: BenchmarkThresholds(relative: [.p50: 10, .p90: 10]),
+            .writeSyscalls: BenchmarkThresholds(relative: [.p50: 50, .p90: 50]),
+            .peakMemoryResident: BenchmarkThresholds(relative: [.p50: 5, .p90: 5]),
         ])
 
     let warm = ReadFixture(name: "warm", readCache: true)
