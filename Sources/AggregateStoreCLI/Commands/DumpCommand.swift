@@ -91,12 +91,7 @@ struct Dump: ParsableCommand {
                 line.add("kind", "event")
                 line.add("sequence", sequence)
                 line.add("position", position)
-                line.add("id", event.id)
-                line.add("type", event.type)
-                line.add("aggregateTable", event.aggregateTable)
-                line.add("aggregateId", event.aggregateId)
-                line.add("occurredAt", event.occurredAt)
-                line.add(document: "payload", event.payload)
+                line.add(event: event)
             }
             lines.append(line.string)
         }

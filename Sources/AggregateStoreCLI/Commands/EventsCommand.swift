@@ -84,12 +84,7 @@ struct Events: ParsableCommand {
         line.add("sequence", frame.header.sequence)
         line.add("unitOfWork", frame.payload.unitOfWorkId)
         line.add("committedAt", frame.payload.commitTimestamp)
-        line.add("id", event.id)
-        line.add("type", event.type)
-        line.add("aggregateTable", event.aggregateTable)
-        line.add("aggregateId", event.aggregateId)
-        line.add("occurredAt", event.occurredAt)
-        line.add(document: "payload", event.payload)
+        line.add(event: event)
         return line.string
     }
 

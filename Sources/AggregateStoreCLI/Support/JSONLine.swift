@@ -1,4 +1,5 @@
 import AggregateStore
+import AggregateStoreEngine
 import Foundation
 
 /// One JSON object written key by key, in the order given, for the JSON-lines output of
@@ -48,6 +49,17 @@ struct JSONLine {
         } else {
             add(name + "Base64", Data(bytes).base64EncodedString())
         }
+    }
+
+    /// Adds an outbox event's own members, the same in `dump` and `events`: its id, type,
+    /// aggregate, time and payload.
+    mutating func add(event: OutboxEvent) {
+        add("id", event.id)
+        add("type", event.type)
+        add("aggregateTable", event.aggregateTable)
+        add("aggregateId", event.aggregateId)
+        add("occurredAt", event.occurredAt)
+        add(document: "payload", event.payload)
     }
 
     /// The object's text, on one line.
