@@ -37,6 +37,14 @@ package enum Format {
     package static let frameMagic: UInt32 = 0x4642_4741
     /// The size of a frame header.
     package static let frameHeaderLength = 32
+    /// Offset of the frame flags (`UInt16`).
+    package static let frameFlagsOffset = 4
+    /// Offset of the commit sequence number (`UInt64`).
+    package static let frameSequenceOffset = 8
+    /// Offset of the stored payload length (`UInt32`).
+    package static let frameStoredLengthOffset = 16
+    /// Offset of the uncompressed payload length (`UInt32`).
+    package static let frameUncompressedLengthOffset = 20
     /// Offset of the frame CRC (over salt, header bytes before it, and the stored payload).
     package static let frameCRCOffset = 24
     /// Offset of the header CRC (over the header bytes before it).

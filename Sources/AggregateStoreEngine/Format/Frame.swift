@@ -34,25 +34,32 @@ package enum Frame {
     /// The frame is marked as a write of its own (index 0, ends its write); ``place(_:at:of:salt:)``
     /// re-marks a frame written together with others.
     package static func encode(sequence: UInt64, payload: [UInt8], salt: UInt64) -> [UInt8] {
-        let compressed = payload.withUnsafeBytes { LZ4.compress($0) }
-        let stored = compressed ?? payload
-        var writer = ByteWriter(capacity: Format.frameHeaderLength + stored.count)
-        writer.writeUInt32(Format.frameMagic)
-        writer.writeUInt16((compressed == nil ? 0 : Format.frameFlagCompressed) | Format.frameFlagEndsWrite)
-        writer.writeUInt16(0)  // index in its write
-        writer.writeUInt64(sequence)
-        writer.writeUInt32(UInt32(stored.count))
-        writer.writeUInt32(UInt32(payload.count))
-        writer.writeUInt32(0)  // frame CRC, patched below
-        writer.writeUInt32(0)  // header CRC, patched below
-        writer.writeRaw(stored)
-        var bytes = writer.bytes
-        let frameCRC = bytes.withUnsafeBytes { frameChecksum(header: $0, stored: UnsafeRawBufferPointer(rebasing: $0[Format.frameHeaderLength...]), salt: salt) }
-        writer.patchUInt32(CRC32C.mask(frameCRC), at: Format.frameCRCOffset)
-        bytes = writer.bytes
-        let headerCRC = bytes.withUnsafeBytes { CRC32C.checksum(UnsafeRawBufferPointer(rebasing: $0[..<Format.frameHeaderCRCOffset])) }
-        writer.patchUInt32(CRC32C.mask(headerCRC), at: Format.frameHeaderCRCOffset)
-        return writer.bytes
+        let headerLength = Format.frameHeaderLength
+        // One allocation: LZ4 compresses straight into the frame, behind its header, and gives
+        // up when the block would not be smaller than the payload, which is then copied there.
+        var frame = [UInt8](unsafeUninitializedCapacity: headerLength + payload.count) { buffer, initializedCount in
+            let bytes = UnsafeMutableRawBufferPointer(buffer)
+            let body = UnsafeMutableRawBufferPointer(rebasing: bytes[headerLength..<headerLength + max(payload.count - 1, 0)])
+            let compressedLength = payload.withUnsafeBytes { LZ4.compress($0, into: body) }
+            let storedLength = compressedLength ?? payload.count
+            if compressedLength == nil {
+                payload.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: bytes[headerLength...]).copyMemory(from: $0) }
+            }
+            bytes.storeBytes(of: Format.frameMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
+            bytes.storeBytes(of: (compressedLength == nil ? 0 : Format.frameFlagCompressed).littleEndian, toByteOffset: Format.frameFlagsOffset, as: UInt16.self)
+            bytes.storeBytes(of: sequence.littleEndian, toByteOffset: Format.frameSequenceOffset, as: UInt64.self)
+            bytes.storeBytes(of: UInt32(storedLength).littleEndian, toByteOffset: Format.frameStoredLengthOffset, as: UInt32.self)
+            bytes.storeBytes(of: UInt32(payload.count).littleEndian, toByteOffset: Format.frameUncompressedLengthOffset, as: UInt32.self)
+            // The index in its write and both CRCs are filled in by `place`.
+            initializedCount = headerLength + storedLength
+        }
+        frame.withUnsafeMutableBytes { place($0, at: 0, of: 1, salt: salt) }
+        // The frame waits in the commit queue; a well-compressed large one should not pin the
+        // room reserved for the payload uncompressed.
+        if frame.capacity - frame.count > 4096 && frame.count < frame.capacity / 2 {
+            return Array(frame[...])
+        }
+        return frame
     }
 
     /// Marks an encoded frame as number `index` of a write of `count` frames (one `pwrite` of a
@@ -66,9 +73,9 @@ package enum Frame {
     /// of `count` frames, in place in a group's buffer.
     package static func place(_ bytes: UnsafeMutableRawBufferPointer, at index: Int, of count: Int, salt: UInt64) {
         precondition(index < count && count <= Int(UInt16.max) + 1, "a write holds at most 65,536 frames")
-        var flags = UnsafeRawBufferPointer(bytes).loadLittleEndian(UInt16.self, at: 4) & ~Format.frameFlagEndsWrite
+        var flags = UnsafeRawBufferPointer(bytes).loadLittleEndian(UInt16.self, at: Format.frameFlagsOffset) & ~Format.frameFlagEndsWrite
         if index == count - 1 { flags |= Format.frameFlagEndsWrite }
-        bytes.storeBytes(of: flags.littleEndian, toByteOffset: 4, as: UInt16.self)
+        bytes.storeBytes(of: flags.littleEndian, toByteOffset: Format.frameFlagsOffset, as: UInt16.self)
         bytes.storeBytes(of: UInt16(index).littleEndian, toByteOffset: Format.frameWriteIndexOffset, as: UInt16.self)
         let header = UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer(rebasing: bytes[..<Format.frameHeaderLength]))
         let stored = UnsafeRawBufferPointer(UnsafeMutableRawBufferPointer(rebasing: bytes[Format.frameHeaderLength...]))
@@ -94,10 +101,10 @@ package enum Frame {
             return .failure(.badHeaderCRC)
         }
         let header = FrameHeader(
-            flags: bytes.loadLittleEndian(UInt16.self, at: 4),
-            sequence: bytes.loadLittleEndian(UInt64.self, at: 8),
-            storedLength: Int(bytes.loadLittleEndian(UInt32.self, at: 16)),
-            uncompressedLength: Int(bytes.loadLittleEndian(UInt32.self, at: 20)),
+            flags: bytes.loadLittleEndian(UInt16.self, at: Format.frameFlagsOffset),
+            sequence: bytes.loadLittleEndian(UInt64.self, at: Format.frameSequenceOffset),
+            storedLength: Int(bytes.loadLittleEndian(UInt32.self, at: Format.frameStoredLengthOffset)),
+            uncompressedLength: Int(bytes.loadLittleEndian(UInt32.self, at: Format.frameUncompressedLengthOffset)),
             maskedFrameCRC: bytes.loadLittleEndian(UInt32.self, at: Format.frameCRCOffset),
             writeIndex: bytes.loadLittleEndian(UInt16.self, at: Format.frameWriteIndexOffset))
         guard header.flags & ~Format.frameKnownFlags == 0 else {

@@ -11,39 +11,48 @@ package enum LZ4 {
     /// Returns nil when the block would not be smaller than the input, including for empty
     /// input, so the caller stores those bytes uncompressed and never pays to decompress them.
     package static func compress(_ input: UnsafeRawBufferPointer) -> [UInt8]? {
-        // Inputs liblz4 cannot take in one call are stored as is rather than split up.
-        guard let source = input.baseAddress, input.count > 1, input.count <= Int(LZ4_MAX_INPUT_SIZE) else {
-            return nil
+        guard input.count > 1 else { return nil }
+        var written: Int?
+        let output = [UInt8](unsafeUninitializedCapacity: input.count - 1) { buffer, initializedCount in
+            written = compress(input, into: UnsafeMutableRawBufferPointer(buffer))
+            initializedCount = written ?? 0
         }
-        // Capping the output one byte below the input makes liblz4 give up (return 0) as soon
-        // as compression stops paying, instead of finishing a block the caller would discard.
-        let capacity = input.count - 1
-        // Without memory for a state the bytes are stored as they are.
-        guard let state = takeState() else { return nil }
-        defer { returnState(state) }
-        // Each block is a stream of its own: the reset drops the previous block as a dictionary.
-        LZ4_resetStream_fast(state.stream)
-        var written: Int32 = 0
-        let output = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, initializedCount in
-            written = buffer.baseAddress!.withMemoryRebound(to: CChar.self, capacity: capacity) { destination in
-                LZ4_compress_fast_continue(
-                    state.stream,
-                    source.assumingMemoryBound(to: CChar.self),
-                    destination,
-                    Int32(input.count),
-                    Int32(capacity),
-                    1
-                )
-            }
-            initializedCount = Int(max(written, 0))
-        }
-        guard written > 0 else { return nil }
+        guard written != nil else { return nil }
         // The array was sized for the worst case; a block that may be kept around (a cache,
         // a pending batch) should not pin that slack, and copying the small block is cheap.
         if output.capacity - output.count > 4096 && output.count < output.capacity / 2 {
             return Array(output[...])
         }
         return output
+    }
+
+    /// Compresses `input` as one LZ4 block into `output`, if the block fits there.
+    ///
+    /// Give `output` one byte less than the input to learn whether compression pays: liblz4
+    /// gives up (nil) as soon as the block cannot fit, instead of finishing a block the caller
+    /// would discard.
+    /// - Returns: The block's length, or nil if it does not fit (or the input cannot be
+    ///   compressed in one call, or no state can be allocated).
+    package static func compress(_ input: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Int? {
+        // Inputs liblz4 cannot take in one call are stored as is rather than split up.
+        guard let source = input.baseAddress, let destination = output.baseAddress, input.count > 0,
+              input.count <= Int(LZ4_MAX_INPUT_SIZE), output.count > 0 else {
+            return nil
+        }
+        // Without memory for a state the bytes are stored as they are.
+        guard let state = takeState() else { return nil }
+        defer { returnState(state) }
+        // Each block is a stream of its own: the reset drops the previous block as a dictionary.
+        LZ4_resetStream_fast(state.stream)
+        let written = LZ4_compress_fast_continue(
+            state.stream,
+            source.assumingMemoryBound(to: CChar.self),
+            destination.assumingMemoryBound(to: CChar.self),
+            Int32(input.count),
+            Int32(min(output.count, Int(Int32.max))),
+            1
+        )
+        return written > 0 ? Int(written) : nil
     }
 
     /// Compression states kept for reuse. A one-shot `LZ4_compress_default` clears a 16 KiB
