@@ -143,6 +143,39 @@ struct KeyIndexTests {
         var foreignKeys: Set<ForeignKey>
     }
 
+    /// A table whose last key compaction forgets leaves the index; the tables after it keep
+    /// their keys (the index keeps its tables in an array, filling the gap with the last one).
+    @Test func aTableWhoseLastKeyIsForgottenLeavesTheIndexAndTheOthersKeepTheirKeys() throws {
+        var index = KeyIndex()
+        let frame = FrameAddress(segment: 1, offset: 40)
+        func put(_ table: String, _ id: String, version: UInt64, sequence: UInt64) {
+            index.apply(CommitPayload(unitOfWorkId: "uow", commitTimestamp: 0, operations: [
+                .put(table: table, id: id, version: version, foreignKeys: [ForeignKey(field: "owner", value: "o-\(id)")], record: 0..<10),
+            ]), sequence: sequence, frame: frame, storedLength: 100)
+        }
+        put("first", "a", version: 1, sequence: 1)
+        put("second", "b", version: 1, sequence: 2)
+        put("third", "c", version: 1, sequence: 3)
+        index.apply(CommitPayload(unitOfWorkId: "uow", commitTimestamp: 0, operations: [.delete(table: "first", id: "a", version: 2)]),
+                    sequence: 4, frame: frame, storedLength: 100)
+        #expect(index.hasTable("first"))
+        index.forget(table: "first", id: "a", tombstoneSequence: 4)
+
+        #expect(!index.hasTable("first"))
+        #expect(index.entry(table: "first", id: "a") == nil)
+        #expect(Set(index.tables.keys) == ["second", "third"])
+        #expect(index.entry(table: "second", id: "b")?.sequence == 2)
+        #expect(index.entry(table: "third", id: "c")?.sequence == 3)
+        #expect(index.ids(table: "third", field: "owner", value: "o-c") == ["c"])
+        #expect(index.liveCounts() == ["second": 1, "third": 1])
+
+        // The forgotten table comes back empty: its key starts again from version 1.
+        put("first", "a", version: 1, sequence: 5)
+        #expect(index.entry(table: "first", id: "a")?.version == 1)
+        #expect(index.liveCount == 3)
+        #expect(index.keyCount == 3)
+    }
+
     @Test(arguments: [11, 12])
     func theIndexAgreesWithADictionaryModelAndItsSnapshotRestoresIt(seed: UInt64) throws {
         var random = SplitMix64(seed: seed)

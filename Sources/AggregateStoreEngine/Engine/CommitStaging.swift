@@ -222,8 +222,28 @@ struct StagedCommit: Sendable {
 
 /// A primary key.
 package struct TableKey: Hashable, Sendable {
-    package var table: String
-    package var id: String
+    package let table: String
+    package let id: String
+    /// The two strings hashed once: a staged key is looked up and stored several times, most
+    /// of them under the writer lock.
+    private let hash: Int
+
+    package init(table: String, id: String) {
+        self.table = table
+        self.id = id
+        var hasher = Hasher()
+        hasher.combine(table)
+        hasher.combine(id)
+        hash = hasher.finalize()
+    }
+
+    package static func == (lhs: TableKey, rhs: TableKey) -> Bool {
+        lhs.hash == rhs.hash && lhs.table == rhs.table && lhs.id == rhs.id
+    }
+
+    package func hash(into hasher: inout Hasher) {
+        hasher.combine(hash)
+    }
 }
 
 /// Checks a table, id, field or event name: non-empty UTF-8 of at most

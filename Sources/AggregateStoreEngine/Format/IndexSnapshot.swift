@@ -117,7 +117,7 @@ package struct IndexSnapshot: Sendable, Equatable {
         let tableCount = try reader.readLength(limit: buffer.count, "table count")
         for _ in 0..<tableCount {
             let name = try reader.readString(limit: Format.maximumNameLength, "table")
-            guard index.tables[name] == nil else { return .failure(SnapshotDefect("table \(name) appears twice")) }
+            guard !index.hasTable(name) else { return .failure(SnapshotDefect("table \(name) appears twice")) }
             switch try TableIndex.decode(from: &reader) {
             case let .success(table): index.restore(table: name, table)
             case let .failure(defect): return .failure(SnapshotDefect("table \(name): \(defect)"))

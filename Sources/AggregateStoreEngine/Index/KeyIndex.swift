@@ -4,8 +4,19 @@
 /// A value type: the writer applies commits to it under the index lock, and
 /// ``StorageEngine/verify()`` compares it with one rebuilt from the log.
 package struct KeyIndex: Sendable, Equatable {
-    /// table → its keys (tombstones included, so versions keep increasing after a delete).
-    package private(set) var tables: [String: TableIndex] = [:]
+    /// table → its keys (tombstones included, so versions keep increasing after a delete), as
+    /// one dictionary, for the snapshot and statistics.
+    package var tables: [String: TableIndex] {
+        Dictionary(uniqueKeysWithValues: zip(tableNames, tableIndexes))
+    }
+    /// The tables' indexes, in an array: a lookup borrows a table's index in place, where a
+    /// dictionary's subscript would copy it out (retaining and releasing its dozen buffers,
+    /// which cost three times the lookup itself, under the writer lock).
+    private var tableIndexes: [TableIndex] = []
+    /// The tables' names, in the order of ``tableIndexes``.
+    private var tableNames: [String] = []
+    /// table → its place in ``tableIndexes``.
+    private var tableSlots: [String: Int] = [:]
     /// The number of live records.
     package private(set) var liveCount = 0
     /// segment → bytes of the live records it holds, from which compaction reckons its dead bytes.
@@ -28,33 +39,37 @@ package struct KeyIndex: Sendable, Equatable {
         hashKey = (generator.next(), generator.next())
     }
 
+    /// Whether the index has keys of `table`, live or tombstones.
+    package func hasTable(_ table: String) -> Bool { tableSlots[table] != nil }
+
     /// The entry of a key, live or a tombstone.
     package func entry(table: String, id: String) -> IndexEntry? {
-        tables[table]?.entry(id: id)
+        guard let slot = tableSlots[table] else { return nil }
+        return tableIndexes[slot].entry(id: id)
     }
 
     /// The foreign keys of a live record (none for a tombstone or a missing key).
     package func foreignKeys(table: String, id: String) -> [ForeignKey] {
-        guard let table = tables[table], let number = table.number(of: id) else { return [] }
-        return table.foreignKeys(number)
+        guard let slot = tableSlots[table], let number = tableIndexes[slot].number(of: id) else { return [] }
+        return tableIndexes[slot].foreignKeys(number)
     }
 
     /// The ids of live records of `table` whose `field` references `value`, sorted.
     package func ids(table: String, field: String, value: String) -> [String] {
-        guard let table = tables[table] else { return [] }
-        return table.numbers(field: field, value: value).map(table.id).sorted()
+        guard let slot = tableSlots[table] else { return [] }
+        return tableIndexes[slot].numbers(field: field, value: value).map(tableIndexes[slot].id).sorted()
     }
 
     /// The number of keys, tombstones included.
-    package var keyCount: Int { tables.values.reduce(0) { $0 + $1.keyCount } }
+    package var keyCount: Int { tableIndexes.reduce(0) { $0 + $1.keyCount } }
 
     /// The heap bytes the indexes hold, approximately, for statistics.
-    package var memoryFootprint: Int { tables.values.reduce(0) { $0 + $1.memoryFootprint } }
+    package var memoryFootprint: Int { tableIndexes.reduce(0) { $0 + $1.memoryFootprint } }
 
     /// Live records per segment, counted over every table.
     package func liveRecordsBySegment() -> [UInt32: Int] {
         var counts: [UInt32: Int] = [:]
-        for table in tables.values {
+        for table in tableIndexes {
             table.forEachKey { number in
                 if let location = table.entry(number).location { counts[location.segment, default: 0] += 1 }
             }
@@ -75,7 +90,7 @@ package struct KeyIndex: Sendable, Equatable {
     package var liveRecordBytes: UInt64 { liveBytesBySegment.values.reduce(0, +) }
 
     /// The number of live records of `table`.
-    package func liveCount(table: String) -> Int { tables[table]?.liveCount ?? 0 }
+    package func liveCount(table: String) -> Int { tableSlots[table].map { tableIndexes[$0].liveCount } ?? 0 }
 
     /// Live record counts per table, for every table that has ever held a record (0 when
     /// only tombstones are left).
@@ -100,7 +115,8 @@ package struct KeyIndex: Sendable, Equatable {
     /// The live records of `table`, in no particular order, with their foreign keys if
     /// `withForeignKeys` (which costs an array per record).
     package func liveEntries(table: String, withForeignKeys: Bool = false) -> [LiveEntry] {
-        guard let table = tables[table] else { return [] }
+        guard let slot = tableSlots[table] else { return [] }
+        let table = tableIndexes[slot]
         var live: [LiveEntry] = []
         live.reserveCapacity(table.liveCount)
         table.forEachKey { number in
@@ -114,10 +130,10 @@ package struct KeyIndex: Sendable, Equatable {
 
     /// The entry of a live record with its foreign keys, or nil if the key is missing or deleted.
     package func liveEntry(table: String, id: String) -> LiveEntry? {
-        guard let table = tables[table], let number = table.number(of: id) else { return nil }
-        let entry = table.entry(number)
+        guard let slot = tableSlots[table], let number = tableIndexes[slot].number(of: id) else { return nil }
+        let entry = tableIndexes[slot].entry(number)
         guard let location = entry.location else { return nil }
-        return LiveEntry(id: id, entry: entry, location: location, foreignKeys: table.foreignKeys(number))
+        return LiveEntry(id: id, entry: entry, location: location, foreignKeys: tableIndexes[slot].foreignKeys(number))
     }
 
     /// The tables with at least one live record, sorted.
@@ -141,9 +157,9 @@ package struct KeyIndex: Sendable, Equatable {
 
     package static func == (lhs: KeyIndex, rhs: KeyIndex) -> Bool {
         guard lhs.liveCount == rhs.liveCount, lhs.liveBytesBySegment == rhs.liveBytesBySegment,
-              lhs.tables.count == rhs.tables.count else { return false }
-        for (name, left) in lhs.tables {
-            guard let right = rhs.tables[name], left.keyCount == right.keyCount, left.liveCount == right.liveCount else {
+              lhs.tableNames.count == rhs.tableNames.count else { return false }
+        for (name, left) in zip(lhs.tableNames, lhs.tableIndexes) {
+            guard let slot = rhs.tableSlots[name], case let right = rhs.tableIndexes[slot], left.keyCount == right.keyCount, left.liveCount == right.liveCount else {
                 return false
             }
             var equal = true
@@ -209,8 +225,9 @@ package struct KeyIndex: Sendable, Equatable {
     /// - Returns: Whether the entry moved.
     @discardableResult
     package mutating func move(table: String, id: String, from old: RecordLocation, to new: RecordLocation) -> Bool {
-        guard let number = tables[table]?.number(of: id), tables[table]!.entry(number).location == old else { return false }
-        tables[table]!.relocate(number, to: new)
+        guard let slot = tableSlots[table], let number = tableIndexes[slot].number(of: id),
+              tableIndexes[slot].entry(number).location == old else { return false }
+        tableIndexes[slot].relocate(number, to: new)
         account(old, -1)
         account(new, +1)
         return true
@@ -218,16 +235,19 @@ package struct KeyIndex: Sendable, Equatable {
 
     /// Forgets a tombstone compaction dropped from the log, if it is still the key's entry.
     package mutating func forget(table: String, id: String, tombstoneSequence: UInt64) {
-        guard let number = tables[table]?.number(of: id) else { return }
-        let entry = tables[table]!.entry(number)
+        guard let slot = tableSlots[table], let number = tableIndexes[slot].number(of: id) else { return }
+        let entry = tableIndexes[slot].entry(number)
         guard !entry.isLive, entry.sequence == tombstoneSequence else { return }
-        tables[table]!.remove(number)
-        if tables[table]!.keyCount == 0 { tables[table] = nil }
+        tableIndexes[slot].remove(number)
+        if tableIndexes[slot].keyCount == 0 { removeTable(at: slot) }
     }
 
     /// Adds a table as a snapshot recorded it.
     mutating func restore(table name: String, _ table: TableIndex) {
-        tables[name] = table
+        precondition(tableSlots[name] == nil, "a table restored twice")
+        tableSlots[name] = tableIndexes.count
+        tableNames.append(name)
+        tableIndexes.append(table)
         liveCount += table.liveCount
         table.forEachKey { number in account(table.entry(number).location, +1) }
     }
@@ -241,10 +261,31 @@ package struct KeyIndex: Sendable, Equatable {
     }
 
     private mutating func replace(table: String, id: String, with entry: IndexEntry, foreignKeys: [ForeignKey]) {
-        let old = tables[table, default: TableIndex(hashKey: hashKey)].replace(id: id, with: entry, foreignKeys: foreignKeys)
+        let slot = tableSlots[table] ?? addTable(table)
+        let old = tableIndexes[slot].replace(id: id, with: entry, foreignKeys: foreignKeys)
         account(old?.location, -1)
         account(entry.location, +1)
         if old?.isLive == true { liveCount -= 1 }
         if entry.isLive { liveCount += 1 }
+    }
+
+    private mutating func addTable(_ name: String) -> Int {
+        tableSlots[name] = tableIndexes.count
+        tableNames.append(name)
+        tableIndexes.append(TableIndex(hashKey: hashKey))
+        return tableIndexes.count - 1
+    }
+
+    /// Removes the table at `slot`; the last table takes its place.
+    private mutating func removeTable(at slot: Int) {
+        tableSlots[tableNames[slot]] = nil
+        let last = tableIndexes.count - 1
+        if slot != last {
+            tableIndexes.swapAt(slot, last)
+            tableNames.swapAt(slot, last)
+            tableSlots[tableNames[slot]] = slot
+        }
+        tableIndexes.removeLast()
+        tableNames.removeLast()
     }
 }

@@ -96,7 +96,11 @@ package struct TableIndex: Sendable {
     package func entry(_ number: UInt32) -> IndexEntry { entries[Int(number)].entry }
 
     /// The entry of key `id`, live or a tombstone.
-    package func entry(id: String) -> IndexEntry? { number(of: id).map(entry) }
+    package func entry(id: String) -> IndexEntry? {
+        // Not `number(of: id).map(entry)`: the closure would capture a copy of the whole table.
+        guard let number = number(of: id) else { return nil }
+        return entry(number)
+    }
 
     /// The id of key `number`.
     package func id(_ number: UInt32) -> String { ids.string(of: number) }
