@@ -168,12 +168,15 @@ extension StorageEngine {
     private func complete(_ group: [CommitRequest], _ commits: [StagedCommit], _ written: GroupWrite, caller: CommitRequest?) {
         let started = DispatchTime.now().uptimeNanoseconds
         defer { commitCosts.recordCompletion(DispatchTime.now().uptimeNanoseconds - started, count: group.count) }
-        var outcomes = written.outcomes
         testHooks.runBeforeApplying()
-        for chunk in written.durable { apply(chunk, of: commits, outcomes: &outcomes) }
+        // Each commit's caller is woken as soon as its commit is applied, not after the whole
+        // group: its next commit is staged on another core while this thread applies the rest.
+        for chunk in written.durable {
+            apply(chunk, of: commits) { index, receipt in group[index].finish(.success(receipt), isLeader: group[index] === caller) }
+        }
         applyTurn.signal()
-        for (index, request) in group.enumerated() {
-            request.finish(outcomes[index]!, isLeader: request === caller)
+        for (index, outcome) in written.outcomes.enumerated() {
+            if let outcome { group[index].finish(outcome, isLeader: group[index] === caller) }
         }
     }
 
@@ -226,7 +229,9 @@ extension StorageEngine {
                 for index in pending { written.outcomes[index] = .failure(error) }
                 // The writer's numbering restarts from the log, after what is durable.
                 applyTurn.wait()
-                for chunk in written.durable { apply(chunk, of: commits, outcomes: &written.outcomes) }
+                for chunk in written.durable {
+                    apply(chunk, of: commits) { index, receipt in written.outcomes[index] = .success(receipt) }
+                }
                 written.durable = []
                 abandonStaged(after: error, log: log)
                 return written
@@ -349,9 +354,9 @@ extension StorageEngine {
     }
 
     /// Applies a durable chunk: the indexes take its commits one by one, each under the index
-    /// lock (readers see each commit whole, in sequence order), and each commit gets its
-    /// receipt. Called holding the apply turn.
-    private func apply(_ chunk: DurableChunk, of commits: [StagedCommit], outcomes: inout [Result<CommitReceipt, StoreError>?]) {
+    /// lock (readers see each commit whole, in sequence order), and each commit's receipt goes
+    /// to `applied` right after it is visible. Called holding the apply turn.
+    private func apply(_ chunk: DurableChunk, of commits: [StagedCommit], applied: (Int, CommitReceipt) -> Void) {
         for (index, address) in zip(chunk.members, chunk.addresses) {
             let commit = commits[index]
             let storedLength = commit.frame.count - Format.frameHeaderLength
@@ -364,6 +369,11 @@ extension StorageEngine {
                 state.lastSequence = commit.sequence
                 state.logEnd = max(state.logEnd, FrameAddress(segment: address.segment, offset: address.offset + UInt64(commit.frame.count)))
             }
+            cache.insert(commit.payloadBytes, for: address)
+            applied(index, CommitReceipt(
+                sequence: commit.sequence, versions: commit.versions, eventPositions: commit.eventPositions,
+                frameBytes: commit.frame.count, payloadBytes: commit.payloadBytes.count,
+                syncNanoseconds: chunk.syncNanoseconds, groupSize: chunk.groupSize))
         }
         // The index has these keys now, unless a later staged commit wrote them again. (A
         // commit staged meanwhile finds them in either, with the same state.)
@@ -374,14 +384,6 @@ extension StorageEngine {
                     writer.inFlight[key] = nil
                 }
             }
-        }
-        for (index, address) in zip(chunk.members, chunk.addresses) {
-            let commit = commits[index]
-            cache.insert(commit.payloadBytes, for: address)
-            outcomes[index] = .success(CommitReceipt(
-                sequence: commit.sequence, versions: commit.versions, eventPositions: commit.eventPositions,
-                frameBytes: commit.frame.count, payloadBytes: commit.payloadBytes.count,
-                syncNanoseconds: chunk.syncNanoseconds, groupSize: chunk.groupSize))
         }
     }
 
