@@ -244,6 +244,48 @@ struct GroupCommitTests {
 
     // The test hook exists in debug builds only.
     #if ENABLE_SYSCALL_MOCKING
+    @Test func theLogDoesNotWaitForTheIndexesButGroupsAreAppliedInLogOrder() throws {
+        // A group held before it is applied: the next groups are still written and fsynced
+        // (the log is not held while they wait), but they are applied (visible, acknowledged)
+        // only after the held one, in log order.
+        let fileSystem = InMemoryFileSystem()
+        let engine = try open(fileSystem)
+        for number in 1...20 { try engine.commit(orderBatch(number)) }
+        // The held group completes while the next one is written.
+        engine.testHooks.overlapsGroups.withLock { $0 = true }
+        let held = Atomic(false)
+        let inWindow = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        engine.testHooks.beforeApplying.withLock { hook in
+            hook = {
+                guard !held.exchange(true, ordering: .relaxed) else { return }
+                inWindow.signal()
+                release.wait()
+            }
+        }
+        defer { engine.testHooks.beforeApplying.withLock { $0 = nil } }
+        let first = Background { () throws(StoreError) in try engine.commit(orderBatch(21)) }
+        inWindow.wait()
+        let framesBefore = try frameRanges(fileSystem.durableBytes(of: segmentPath("/store"))!).count
+        func durableFrames() -> Int? { try? frameRanges(fileSystem.durableBytes(of: segmentPath("/store"))!).count }
+        let second = Background { () throws(StoreError) in try engine.commit(orderBatch(22)) }
+        try waitUntil { durableFrames() == framesBefore + 1 }
+        let third = Background { () throws(StoreError) in try engine.commit(orderBatch(23)) }
+        try waitUntil { durableFrames() == framesBefore + 2 }
+        // Durable, yet neither visible nor acknowledged while the group before them waits.
+        usleep(20_000)
+        for number in 21...23 { #expect(try engine.record(table: "SalesOrder", id: "SO-\(number)") == nil) }
+        #expect(engine.lastSequence == 20)
+        release.signal()
+        #expect(try first.result().sequence == 21)
+        #expect(try second.result().sequence == 22)
+        #expect(try third.result().sequence == 23)
+        for number in 21...23 { #expect(try engine.record(table: "SalesOrder", id: "SO-\(number)") != nil) }
+        #expect(engine.lastSequence == 23)
+        #expect(try engine.verify().isHealthy)
+        try engine.close()
+    }
+
     @Test func aCompactionRacingAGroupAcrossARollKeepsItsCommits() throws {
         // Regression: a group that rolls has written and fsynced its first frames into what is
         // then a sealed segment, and applies them to the index only once it has released the

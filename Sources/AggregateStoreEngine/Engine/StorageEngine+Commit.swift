@@ -20,6 +20,8 @@ extension StorageEngine {
         package var hasCompactedSegments = false
         /// Where a group's frames are joined for their one `pwrite`, kept between groups.
         var groupBuffer: [UInt8] = []
+        /// Opens once the last group written is applied to the indexes, and every group before it.
+        var lastGroupApplied = ApplyLatch(open: true)
         /// The end of what the active segment's file holds: its frames, then the zeros written
         /// ahead of them (see ``EngineConfiguration/preallocationSize``).
         var writtenEnd: UInt64
@@ -133,18 +135,18 @@ extension StorageEngine {
                 nextLeader?.lead(startLeaderTurn)
                 return (group, commits, write(commits, log: &log))
             }
-            // `write` took the apply turn before the log was released: groups are applied in
-            // log order.
-            if commitCosts.overlapPays(groupSize: group.count) {
+            // Groups are applied in log order: each waits for the latch of the one before.
+            if testHooks.overlapsGroupsOverride() ?? commitCosts.overlapPays(groupSize: group.count) {
                 guard caller == nil else {
                     logTurn.signal()
                     complete(group, commits, written, caller: caller)
                     return
                 }
                 // Completed on a queue of the engine's own, not inline: this leader goes on
-                // writing (or the next starts on the leader queue) while it completes. Not on
-                // the global pool, whose worker might never come while a leader waits for the
-                // apply turn holding the log.
+                // writing (or the next starts on the leader queue) while it completes. Queued
+                // before the log turn is passed on, so the queue takes groups in log order. Not
+                // on the global pool, whose worker might never come while a blocked leader
+                // holds the log.
                 completionQueue.async { self.complete(group, commits, written, caller: nil) }
                 if commitQueue.isFrontReady { continue }
                 commitQueue.passLeadership()?.lead(startLeaderTurn)
@@ -163,9 +165,10 @@ extension StorageEngine {
         leaderQueue.async { self.leadGroup(caller: nil) }
     }
 
-    /// Applies a written group to the indexes and releases the apply turn, then hands out the
-    /// outcomes.
+    /// Applies a written group to the indexes, once the group before it is applied, and hands
+    /// out the outcomes.
     private func complete(_ group: [CommitRequest], _ commits: [StagedCommit], _ written: GroupWrite, caller: CommitRequest?) {
+        written.previousApplied.wait()
         let started = DispatchTime.now().uptimeNanoseconds
         defer { commitCosts.recordCompletion(DispatchTime.now().uptimeNanoseconds - started, count: group.count) }
         testHooks.runBeforeApplying()
@@ -174,7 +177,7 @@ extension StorageEngine {
         for chunk in written.durable {
             apply(chunk, of: commits) { index, receipt in group[index].finish(.success(receipt), isLeader: group[index] === caller) }
         }
-        applyTurn.signal()
+        written.applied.open()
         for (index, outcome) in written.outcomes.enumerated() {
             if let outcome { group[index].finish(outcome, isLeader: group[index] === caller) }
         }
@@ -183,11 +186,16 @@ extension StorageEngine {
     /// Writes a group to the log, in chunks that fit the active segment (rolling between
     /// them), each with one `pwrite` and one `fdatasync`. Commits staged before a failed write
     /// are refused (their numbers follow commits that never reached the log); a failure fails
-    /// the chunk and the rest of the group. Returns holding the apply turn.
+    /// the chunk and the rest of the group.
     /// - Returns: The refused and failed commits' outcomes, and the durable chunks, which the
-    ///   caller applies to the indexes.
+    ///   caller applies to the indexes once the group before is applied, then opening the
+    ///   group's latch.
     private func write(_ commits: [StagedCommit], log: inout LogState) -> GroupWrite {
-        var written = GroupWrite(outcomes: Array(repeating: nil, count: commits.count))
+        // The log never waits for the indexes: the next group is written while this one waits
+        // for its turn to be applied.
+        var written = GroupWrite(outcomes: Array(repeating: nil, count: commits.count),
+                                 previousApplied: log.lastGroupApplied, applied: ApplyLatch(open: false))
+        log.lastGroupApplied = written.applied
         var pending = writer.withLock { writer -> [Int] in
             var pending: [Int] = []
             do throws(StoreError) {
@@ -228,7 +236,7 @@ extension StorageEngine {
             } catch {
                 for index in pending { written.outcomes[index] = .failure(error) }
                 // The writer's numbering restarts from the log, after what is durable.
-                applyTurn.wait()
+                written.previousApplied.wait()
                 for chunk in written.durable {
                     apply(chunk, of: commits) { index, receipt in written.outcomes[index] = .success(receipt) }
                 }
@@ -237,7 +245,6 @@ extension StorageEngine {
                 return written
             }
         }
-        applyTurn.wait()
         return written
     }
 
@@ -355,7 +362,7 @@ extension StorageEngine {
 
     /// Applies a durable chunk: the indexes take its commits one by one, each under the index
     /// lock (readers see each commit whole, in sequence order), and each commit's receipt goes
-    /// to `applied` right after it is visible. Called holding the apply turn.
+    /// to `applied` right after it is visible. Called once the groups before it are applied.
     private func apply(_ chunk: DurableChunk, of commits: [StagedCommit], applied: (Int, CommitReceipt) -> Void) {
         for (index, address) in zip(chunk.members, chunk.addresses) {
             let commit = commits[index]
@@ -389,8 +396,8 @@ extension StorageEngine {
 
     /// After a failed write, takes the writer's numbering back to the log's and forgets the
     /// staged keys: commits staged before now are refused (their numbers follow commits that
-    /// never reached the log); commits staged from now on continue the log. Called holding the
-    /// apply turn, once every durable commit is applied.
+    /// never reached the log); commits staged from now on continue the log. Called once every
+    /// durable commit is applied.
     private func abandonStaged(after error: StoreError, log: LogState) {
         writer.withLock { writer in
             writer.epoch += 1
@@ -479,6 +486,29 @@ extension StorageEngine {
 struct GroupWrite: Sendable {
     var outcomes: [Result<CommitReceipt, StoreError>?]
     var durable: [DurableChunk] = []
+    /// Opens when the group written before this one is applied.
+    var previousApplied: ApplyLatch
+    /// Opened by whoever completes this group, once it is applied.
+    var applied: ApplyLatch
+}
+
+/// Opens once, and then lets every waiter through: the order in which written groups are
+/// applied to the indexes (each group waits for the latch of the group before it).
+final class ApplyLatch: Sendable {
+    private let semaphore: DispatchSemaphore
+
+    init(open: Bool) {
+        semaphore = DispatchSemaphore(value: open ? 1 : 0)
+    }
+
+    func open() { semaphore.signal() }
+
+    /// Returns once the latch is open.
+    func wait() {
+        semaphore.wait()
+        // Passed on to the next waiter: an open latch stays open.
+        semaphore.signal()
+    }
 }
 
 /// Commits of a group written with one `pwrite` and made durable with one `fdatasync`.

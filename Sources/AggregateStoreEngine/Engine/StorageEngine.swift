@@ -49,8 +49,8 @@ public final class StorageEngine: Sendable {
     package let salt: UInt64
     package let cache: ReadCache
     private let lockHandle: any FileHandle
-    /// The numbering of staged commits; see ``WriterState``. Lock order: log turn, log, apply
-    /// turn, writer, state.
+    /// The numbering of staged commits; see ``WriterState``. Lock order: log turn, log, writer,
+    /// state.
     package let writer: Mutex<WriterState>
     /// The log's end and files; held by the group being written; see ``LogState``.
     package let log: Mutex<LogState>
@@ -59,11 +59,6 @@ public final class StorageEngine: Sendable {
     /// The commit groups' turn at the log, taken before ``log``: a group waits for the one
     /// being written asleep on it rather than spinning on the mutex.
     let logTurn = DispatchSemaphore(value: 1)
-    /// The turn to apply a durable group to the indexes, taken before the log is released:
-    /// the next group writes while this one is applied, and groups are applied in log order.
-    /// Whoever needs the indexes to match the log takes it after the log; see
-    /// ``withSettledLog(_:)``.
-    let applyTurn = DispatchSemaphore(value: 1)
     /// What group commit measures of its costs, to decide when groups overlap.
     let commitCosts = CommitCosts()
     /// Where tests hold threads to make races happen (debug builds only).
@@ -71,7 +66,7 @@ public final class StorageEngine: Sendable {
     /// Where commit leaders for tasks run, and where a leader that goes on writing hands the
     /// groups it wrote to be completed. The engine's own serial queues, not the global pool:
     /// they get a thread even when every worker of the pool is blocked (in user code, or in a
-    /// leader waiting for the apply turn that a queued completion would release).
+    /// leader or a compaction waiting, holding the log, for a queued completion).
     let leaderQueue = DispatchQueue(label: "aggstore.commit.leader")
     let completionQueue = DispatchQueue(label: "aggstore.commit.completion")
     /// Where compactions run, one at a time.
@@ -251,8 +246,7 @@ public final class StorageEngine: Sendable {
     /// group is being written, and none is waiting to be applied.
     func withSettledLog<Result, Failure: Error>(_ body: (inout LogState) throws(Failure) -> Result) throws(Failure) -> Result {
         try log.withLock { (log: inout LogState) throws(Failure) -> Result in
-            applyTurn.wait()
-            defer { applyTurn.signal() }
+            log.lastGroupApplied.wait()
             return try body(&log)
         }
     }

@@ -9,9 +9,14 @@ package import Synchronization
 /// builds the hooks do nothing.
 package final class TestHooks: Sendable {
     #if ENABLE_SYSCALL_MOCKING
-    /// Runs when a written group is about to be applied to the indexes: the log is free for
-    /// the next group, a compaction or a close; the group holds the apply turn.
+    /// Runs when a written group is about to be applied to the indexes, the groups before it
+    /// applied: the log is free for the next group, while a compaction or a close waits for
+    /// this group to be applied.
     package let beforeApplying = Mutex<(@Sendable () -> Void)?>(nil)
+    /// Overrides the measured decision whether a written group completes while the next one
+    /// is written (see ``CommitCosts/overlapPays(groupSize:)``), so a test does not depend on
+    /// the machine's speed.
+    package let overlapsGroups = Mutex<Bool?>(nil)
     #endif
 
     init() {}
@@ -19,6 +24,15 @@ package final class TestHooks: Sendable {
     func runBeforeApplying() {
         #if ENABLE_SYSCALL_MOCKING
         beforeApplying.withLock { $0 }?()
+        #endif
+    }
+
+    /// The test's decision whether groups overlap, if it made one.
+    func overlapsGroupsOverride() -> Bool? {
+        #if ENABLE_SYSCALL_MOCKING
+        overlapsGroups.withLock { $0 }
+        #else
+        nil
         #endif
     }
 }
