@@ -36,11 +36,13 @@ package final class CommitQueue: Sendable {
     package var pendingCount: Int { state.withLock { $0.pending.count } }
 
     /// Appends requests (one caller's, in sequence order); returns whether their caller is now
-    /// the leader. Called under the writer lock, which keeps the queue in sequence order.
-    package func enqueue(_ requests: [CommitRequest]) -> Bool {
+    /// the leader (never for no requests). Called under the writer lock, which keeps the queue
+    /// in sequence order.
+    package func enqueue(_ requests: some Sequence<CommitRequest>) -> Bool {
         state.withLock { state in
-            state.pending += requests
-            if state.isLeaderActive { return false }
+            let count = state.pending.count
+            state.pending.append(contentsOf: requests)
+            if state.isLeaderActive || state.pending.count == count { return false }
             state.isLeaderActive = true
             return true
         }
@@ -99,7 +101,7 @@ package final class CommitRequest: Sendable {
         /// A thread, asleep on the semaphore.
         case thread(DispatchSemaphore)
         /// A task, suspended on the continuation.
-        case task(CheckedContinuation<Result<CommitReceipt, StoreError>, Never>)
+        case task(UnsafeContinuation<Result<CommitReceipt, StoreError>, Never>)
     }
 
     /// What a waiting thread wakes up to.

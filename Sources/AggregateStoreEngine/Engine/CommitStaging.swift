@@ -48,46 +48,40 @@ extension StorageEngine {
         -> (requests: [Result<CommitRequest, StoreError>], leads: Bool) {
         let started = DispatchTime.now().uptimeNanoseconds
         defer { commitCosts.recordStaging((DispatchTime.now().uptimeNanoseconds - started) / UInt64(max(1, batches.count))) }
-        // Whatever needs no lock is done before taking it.
-        let prepared = batches.map { batch in
-            (request: CommitRequest(waiter: waiter()),
-             mayBeTooLarge: CommitPayload.estimatedSize(of: batch) > configuration.effectiveMaximumBatchSize)
+        // One slot per batch, filled in under the lock; whatever needs no lock is done before.
+        var slots = batches.map { batch in
+            StagingSlot(request: CommitRequest(waiter: waiter()),
+                        mayBeTooLarge: CommitPayload.estimatedSize(of: batch) > configuration.effectiveMaximumBatchSize)
         }
-        var numbered: [CommitNumbers?] = Array(repeating: nil, count: batches.count)
-        let (requests, leads) = writer.withLockYielding { writer in
-            var requests: [Result<CommitRequest, StoreError>] = []
-            var queued: [CommitRequest] = []
-            for (index, batch) in batches.enumerated() {
-                let (request, mayBeTooLarge) = prepared[index]
+        let leads = writer.withLockYielding { writer in
+            for index in slots.indices {
                 do throws(StoreError) {
                     try checkWritable(writer)
-                    let numbers = try number(batch, writer: writer)
+                    let numbers = try number(batches[index], writer: writer)
                     // A batch that might exceed the limit is encoded here, where it can still
                     // be refused before it takes a number.
-                    if mayBeTooLarge {
-                        let commit = encode(batch, numbers)
+                    if slots[index].mayBeTooLarge {
+                        let commit = encode(batches[index], numbers)
                         guard commit.payloadBytes.count <= configuration.effectiveMaximumBatchSize else {
                             throw StoreError(.recordTooLarge, "the batch encodes to \(commit.payloadBytes.count) bytes; the maximum is \(configuration.effectiveMaximumBatchSize)")
                         }
-                        request.markStaged(commit)
+                        slots[index].request.markStaged(commit)
                     } else {
-                        numbered[index] = numbers
+                        slots[index].numbers = numbers
                     }
                     for (key, state) in numbers.keys { writer.inFlight[key] = (state, numbers.sequence) }
                     writer.nextSequence += 1
                     writer.nextEventPosition = numbers.eventPositions.upperBound
-                    queued.append(request)
-                    requests.append(.success(request))
                 } catch {
-                    requests.append(.failure(error))
+                    slots[index].refusal = error
                 }
             }
-            return (requests, !queued.isEmpty && commitQueue.enqueue(queued))
+            return commitQueue.enqueue(slots.lazy.filter { $0.refusal == nil }.map(\.request))
         }
-        for (index, numbers) in numbered.enumerated() {
-            if let numbers { prepared[index].request.markStaged(encode(batches[index], numbers)) }
+        for (slot, batch) in zip(slots, batches) {
+            if let numbers = slot.numbers { slot.request.markStaged(encode(batch, numbers)) }
         }
-        return (requests, leads)
+        return (slots.map { slot in slot.refusal.map { .failure($0) } ?? .success(slot.request) }, leads)
     }
 
     /// Checks a batch's expectations and numbers it with the writer's next sequence number,
@@ -191,6 +185,17 @@ extension StorageEngine {
 package struct KeyState: Sendable, Equatable {
     var version: UInt64
     var isLive: Bool
+}
+
+/// One batch's place in ``StorageEngine/stage(_:waiter:)``.
+private struct StagingSlot {
+    var request: CommitRequest
+    /// Whether the batch must be encoded under the lock, to be refused if too large.
+    var mayBeTooLarge: Bool
+    /// The numbers of a batch to be encoded after the lock.
+    var numbers: CommitNumbers?
+    /// Why the batch was refused.
+    var refusal: StoreError?
 }
 
 /// A commit's numbers, assigned under the writer lock.

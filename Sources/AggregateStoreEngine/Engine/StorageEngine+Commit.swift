@@ -68,7 +68,9 @@ extension StorageEngine {
     @discardableResult
     public func commit(_ batch: WriteBatch) async throws(StoreError) -> CommitReceipt {
         try validate(batch)
-        let outcome = await withCheckedContinuation { (continuation: CheckedContinuation<Result<CommitReceipt, StoreError>, Never>) in
+        // Unchecked: the engine resumes each continuation exactly once (with its outcome, or
+        // with its refusal here), and a checked one costs an allocation per commit.
+        let outcome = await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<CommitReceipt, StoreError>, Never>) in
             let (staged, leads) = stage([batch]) { .task(continuation) }
             if case let .failure(error) = staged[0] {
                 continuation.resume(returning: .failure(error))
