@@ -244,6 +244,21 @@ struct GroupCommitTests {
 
     // The test hook exists in debug builds only.
     #if ENABLE_SYSCALL_MOCKING
+    @Test func eachCallerCachesItsOwnCommittedPayload() async throws {
+        // The payloads are cached by the callers once woken, off the path that applies the
+        // groups: by a blocking caller, a task and each batch of a group alike.
+        let engine = try open(InMemoryFileSystem())
+        let blocking: () throws -> CommitReceipt = { try engine.commit(orderBatch(1)) }
+        _ = try blocking()
+        try await engine.commit(orderBatch(2))
+        for outcome in engine.commit(group: (3...5).map { orderBatch($0) }) { _ = try outcome.get() }
+        #expect(engine.cache.usage.entries == 5)
+        for number in 1...5 { #expect(try engine.record(table: "SalesOrder", id: "SO-\(number)") != nil) }
+        #expect(engine.cache.usage.hits == 5)
+        #expect(engine.cache.usage.misses == 0)
+        try engine.close()
+    }
+
     @Test func theLogDoesNotWaitForTheIndexesButGroupsAreAppliedInLogOrder() throws {
         // A group held before it is applied: the next groups are still written and fsynced
         // (the log is not held while they wait), but they are applied (visible, acknowledged)

@@ -117,6 +117,8 @@ package final class CommitRequest: Sendable {
         var turn = Turn.waiting
         /// A task's leader turn, handed over before its commit was encoded.
         var deferredLead: (@Sendable () -> Void)?
+        /// Where the commit's frame is, once it is applied.
+        var address: FrameAddress?
     }
 
     private let waiter: Waiter
@@ -169,14 +171,26 @@ package final class CommitRequest: Sendable {
     }
 
     /// Gives the request its outcome and wakes its caller (a leading thread is awake already).
-    package func finish(_ outcome: Result<CommitReceipt, StoreError>, isLeader: Bool) {
+    /// - Parameter address: Where an applied commit's frame is, for ``cachePayload(in:)``.
+    package func finish(_ outcome: Result<CommitReceipt, StoreError>, at address: FrameAddress? = nil, isLeader: Bool) {
         switch waiter {
         case let .thread(semaphore):
-            state.withLock { $0.turn = .done(outcome) }
+            state.withLock { state in
+                state.turn = .done(outcome)
+                state.address = address
+            }
             if !isLeader { semaphore.signal() }
         case let .task(continuation):
+            state.withLock { $0.address = address }
             continuation.resume(returning: outcome)
         }
+    }
+
+    /// Caches an applied commit's payload, from its caller once woken: the caches of a group's
+    /// commits fill in parallel, off the serial path that applies the groups.
+    func cachePayload(in cache: ReadCache) {
+        let (payload, address) = state.withLock { ($0.staged?.payloadBytes, $0.address) }
+        if let payload, let address { cache.insert(payload, for: address) }
     }
 
     /// The outcome of a thread's request, once it is finished.

@@ -59,7 +59,9 @@ extension StorageEngine {
         if leads || request.waitForTurn() {
             leadGroup(caller: request)
         }
-        return try request.outcome()
+        let receipt = try request.outcome()
+        request.cachePayload(in: cache)
+        return receipt
     }
 
     /// Commits a batch without blocking the calling task: it joins the same groups as
@@ -70,15 +72,20 @@ extension StorageEngine {
         try validate(batch)
         // Unchecked: the engine resumes each continuation exactly once (with its outcome, or
         // with its refusal here), and a checked one costs an allocation per commit.
+        var request: CommitRequest?
         let outcome = await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<CommitReceipt, StoreError>, Never>) in
             let (staged, leads) = stage([batch]) { .task(continuation) }
-            if case let .failure(error) = staged[0] {
+            switch staged[0] {
+            case let .failure(error):
                 continuation.resume(returning: .failure(error))
-            } else if leads {
-                startLeaderTurn()
+            case let .success(staged):
+                request = staged
+                if leads { startLeaderTurn() }
             }
         }
-        return try outcome.get()
+        let receipt = try outcome.get()
+        request?.cachePayload(in: cache)
+        return receipt
     }
 
     /// Commits batches from one thread as if from as many threads at once: they join the queue
@@ -106,6 +113,7 @@ extension StorageEngine {
                 if leads || request.waitForTurn() { leadGroup(caller: request) }
                 leads = false
                 outcomes[index] = Result { () throws(StoreError) in try request.outcome() }
+                request.cachePayload(in: cache)
             }
         }
         return outcomes.map { $0! }
@@ -177,7 +185,9 @@ extension StorageEngine {
         // Each commit's caller is woken as soon as its commit is applied, not after the whole
         // group: its next commit is staged on another core while this thread applies the rest.
         for chunk in written.durable {
-            apply(chunk, of: commits) { index, receipt in group[index].finish(.success(receipt), isLeader: group[index] === caller) }
+            apply(chunk, of: commits) { index, receipt, address in
+                group[index].finish(.success(receipt), at: address, isLeader: group[index] === caller)
+            }
         }
         written.applied.open()
         for (index, outcome) in written.outcomes.enumerated() {
@@ -240,7 +250,7 @@ extension StorageEngine {
                 // The writer's numbering restarts from the log, after what is durable.
                 written.previousApplied.wait()
                 for chunk in written.durable {
-                    apply(chunk, of: commits) { index, receipt in written.outcomes[index] = .success(receipt) }
+                    apply(chunk, of: commits) { index, receipt, _ in written.outcomes[index] = .success(receipt) }
                 }
                 written.durable = []
                 abandonStaged(after: error, log: log)
@@ -363,9 +373,10 @@ extension StorageEngine {
     }
 
     /// Applies a durable chunk: the indexes take its commits one by one, each under the index
-    /// lock (readers see each commit whole, in sequence order), and each commit's receipt goes
-    /// to `applied` right after it is visible. Called once the groups before it are applied.
-    private func apply(_ chunk: DurableChunk, of commits: [StagedCommit], applied: (Int, CommitReceipt) -> Void) {
+    /// lock (readers see each commit whole, in sequence order), and each commit's receipt and
+    /// frame address go to `applied` right after it is visible. Called once the groups before
+    /// it are applied.
+    private func apply(_ chunk: DurableChunk, of commits: [StagedCommit], applied: (Int, CommitReceipt, FrameAddress) -> Void) {
         for (index, address) in zip(chunk.members, chunk.addresses) {
             let commit = commits[index]
             let storedLength = commit.frame.count - Format.frameHeaderLength
@@ -378,11 +389,10 @@ extension StorageEngine {
                 state.lastSequence = commit.sequence
                 state.logEnd = max(state.logEnd, FrameAddress(segment: address.segment, offset: address.offset + UInt64(commit.frame.count)))
             }
-            cache.insert(commit.payloadBytes, for: address)
             applied(index, CommitReceipt(
                 sequence: commit.sequence, versions: commit.versions, eventPositions: commit.eventPositions,
                 frameBytes: commit.frame.count, payloadBytes: commit.payloadBytes.count,
-                syncNanoseconds: chunk.syncNanoseconds, groupSize: chunk.groupSize))
+                syncNanoseconds: chunk.syncNanoseconds, groupSize: chunk.groupSize), address)
         }
         // The index has these keys now, unless a later staged commit wrote them again. (A
         // commit staged meanwhile finds them in either, with the same state.)
