@@ -208,5 +208,11 @@ struct DurabilityTests {
         #expect(cache.payload(for: FrameAddress(segment: 1, offset: 48)) == nil)
         cache.insert([UInt8](repeating: 1, count: 1001), for: FrameAddress(segment: 3, offset: 0))
         #expect(cache.payload(for: FrameAddress(segment: 3, offset: 0)) == nil, "larger than the whole cache")
+        // Closed (with its store), it drops its entries and takes no more.
+        cache.close()
+        #expect(cache.usage.entries == 0 && cache.usage.bytes == 0)
+        cache.insert([UInt8](repeating: 1, count: 300), for: FrameAddress(segment: 4, offset: 0))
+        #expect(cache.usage.entries == 0)
+        #expect(cache.payload(for: FrameAddress(segment: 4, offset: 0)) == nil)
     }
 }

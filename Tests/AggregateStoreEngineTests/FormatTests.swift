@@ -171,6 +171,16 @@ struct FormatTests {
         if compressible { #expect(frame.count < payload.count / 10) }
     }
 
+    @Test func aWellCompressedFrameDoesNotKeepTheRoomOfItsPayload() throws {
+        // The frame is first given room for the payload uncompressed; it waits in the commit
+        // queue, so 100 KB that compress to a few hundred bytes must not keep 100 KB.
+        let frame = Frame.encode(sequence: 1, payload: Array(repeating: 7, count: 100_000), salt: 1)
+        #expect(frame.count < 1000)
+        #expect(frame.capacity < frame.count + 4096)
+        let header = try frame.withUnsafeBytes { try Frame.parseHeader(UnsafeRawBufferPointer(rebasing: $0[..<Format.frameHeaderLength])).get() }
+        #expect(header.isCompressed && header.frameLength == frame.count)
+    }
+
     @Test func frameHeaderRejectsEveryBitFlip() {
         let frame = Frame.encode(sequence: 1, payload: Array(repeating: 1, count: 100), salt: 1)
         for byte in 0..<Format.frameHeaderLength {

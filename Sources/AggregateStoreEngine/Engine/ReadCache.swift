@@ -19,6 +19,7 @@ package final class ReadCache: Sendable {
         var bytes = 0
         var hits = 0
         var misses = 0
+        var isClosed = false
     }
 
     /// The capacity in payload bytes.
@@ -49,6 +50,7 @@ package final class ReadCache: Sendable {
     package func insert(_ payload: [UInt8], for key: FrameAddress) {
         guard payload.count <= capacity else { return }
         state.withLock { state in
+            guard !state.isClosed else { return }
             if let slot = state.slots[key] {
                 Self.unlink(slot, in: &state)
                 Self.pushNewest(slot, in: &state)
@@ -81,13 +83,15 @@ package final class ReadCache: Sendable {
         state.withLock { ($0.bytes, $0.slots.count, $0.hits, $0.misses) }
     }
 
-    /// Drops every entry.
-    package func removeAll() {
+    /// Drops every entry and takes no more: a committer woken as its store closes caches its
+    /// commit after the close.
+    package func close() {
         state.withLock { state in
             let (hits, misses) = (state.hits, state.misses)
             state = State()
             state.hits = hits
             state.misses = misses
+            state.isClosed = true
         }
     }
 

@@ -154,8 +154,10 @@ extension StorageEngine {
                 }
                 // Completed on a queue of the engine's own, not inline: this leader goes on
                 // writing (or the next starts on the leader queue) while it completes. Queued
-                // before the log turn is passed on, so the queue takes groups in log order. Not
-                // on the global pool, whose worker might never come while a blocked leader
+                // before the log turn is passed on, so the queue takes groups in log order:
+                // only this leader queues completions, and a group queued ahead of an earlier
+                // one would block the serial queue forever, waiting for the earlier one's latch.
+                // Not on the global pool, whose worker might never come while a blocked leader
                 // holds the log.
                 completionQueue.async { self.complete(group, commits, written, caller: nil) }
                 if commitQueue.isFrontReady { continue }

@@ -229,7 +229,7 @@ public final class StorageEngine: Sendable {
         }
         guard !alreadyClosed else { return }
         state.withLock { $0.isClosed = true }
-        cache.removeAll()
+        cache.close()
         let handles = segments.withLock { handles in
             defer { handles = [:] }
             return Array(handles.values)

@@ -57,7 +57,8 @@ package enum Frame {
         // The frame waits in the commit queue; a well-compressed large one should not pin the
         // room reserved for the payload uncompressed.
         if frame.capacity - frame.count > 4096 && frame.count < frame.capacity / 2 {
-            return Array(frame[...])
+            // (`Array(frame[...])` would keep the same storage.)
+            return frame.withUnsafeBufferPointer { Array($0) }
         }
         return frame
     }

@@ -21,7 +21,8 @@ package enum LZ4 {
         // The array was sized for the worst case; a block that may be kept around (a cache,
         // a pending batch) should not pin that slack, and copying the small block is cheap.
         if output.capacity - output.count > 4096 && output.count < output.capacity / 2 {
-            return Array(output[...])
+            // (`Array(output[...])` would keep the same storage.)
+            return output.withUnsafeBufferPointer { Array($0) }
         }
         return output
     }
