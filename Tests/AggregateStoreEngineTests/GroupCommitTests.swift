@@ -244,6 +244,22 @@ struct GroupCommitTests {
 
     // The test hook exists in debug builds only.
     #if ENABLE_SYSCALL_MOCKING
+    @Test func theKeysOfAppliedCommitsAreSweptFromTheWriterInBulk() throws {
+        // The writer remembers each staged commit's keys until a sweep finds it applied: the
+        // memory stays bounded, and the keys of applied commits are checked against the index.
+        let engine = try open(InMemoryFileSystem())
+        let commits = 3 * StorageEngine.minimumInFlightSweepSize
+        for number in 1...commits { try engine.commit(orderBatch(number, expecting: .absent)) }
+        let remembered = engine.writer.withLock { $0.inFlight.count }
+        #expect(remembered > 0 && remembered <= StorageEngine.minimumInFlightSweepSize)
+        // A swept key and a remembered one are both still checked.
+        #expect(throws: StoreError.self) { try engine.commit(orderBatch(1, expecting: .absent)) }
+        #expect(throws: StoreError.self) { try engine.commit(orderBatch(commits, expecting: .version(2))) }
+        #expect(try engine.commit(orderBatch(commits, expecting: .version(1))).versions == [2])
+        #expect(try engine.commit(orderBatch(1, expecting: .version(1))).versions == [2])
+        try engine.close()
+    }
+
     @Test func eachCallerCachesItsOwnCommittedPayload() async throws {
         // The payloads are cached by the callers once woken, off the path that applies the
         // groups: by a blocking caller, a task and each batch of a group alike.

@@ -14,9 +14,13 @@ extension StorageEngine {
         package var nextSequence: UInt64
         /// The outbox position the next staged event gets.
         package var nextEventPosition: UInt64
-        /// The keys written by staged commits that are not in the index yet, with the sequence
-        /// number of the commit that last wrote each; a commit is checked against them first.
+        /// The keys written by staged commits, with the sequence number of the commit that last
+        /// wrote each; a commit is checked against them first, unless that commit is applied
+        /// (then the index has the same state). Applied ones are swept out by the stagers, in
+        /// bulk (see ``sweepAppliedKeys(_:)``), not by the path that applies the groups.
         package var inFlight: [TableKey: (state: KeyState, sequence: UInt64)] = [:]
+        /// The size of ``inFlight`` at which the next sweep runs.
+        var inFlightSweepSize = StorageEngine.minimumInFlightSweepSize
         /// Counts the write failures: a commit staged before a failure was numbered after
         /// commits that never reached the log, so it is refused rather than written.
         package var epoch: UInt64 = 0
@@ -76,6 +80,7 @@ extension StorageEngine {
                     slots[index].refusal = error
                 }
             }
+            sweepAppliedKeys(&writer)
             return commitQueue.enqueue(slots.lazy.filter { $0.refusal == nil }.map(\.request))
         }
         for (slot, batch) in zip(slots, batches) {
@@ -83,6 +88,20 @@ extension StorageEngine {
         }
         return (slots.map { slot in slot.refusal.map { .failure($0) } ?? .success(slot.request) }, leads)
     }
+
+    /// Forgets the staged keys of applied commits once ``WriterState/inFlight`` has doubled
+    /// since the last sweep: one pass over it every so many commits, where forgetting each
+    /// commit's keys as it was applied took the writer lock on the serial path that applies the
+    /// groups. Called holding the writer lock.
+    private func sweepAppliedKeys(_ writer: inout WriterState) {
+        guard writer.inFlight.count >= writer.inFlightSweepSize else { return }
+        let applied = state.withLock { $0.lastSequence }
+        writer.inFlight = writer.inFlight.filter { $0.value.sequence > applied }
+        writer.inFlightSweepSize = max(Self.minimumInFlightSweepSize, 2 * writer.inFlight.count)
+    }
+
+    /// The fewest staged keys swept at once.
+    static var minimumInFlightSweepSize: Int { 1024 }
 
     /// Checks a batch's expectations and numbers it with the writer's next sequence number,
     /// versions and event positions.
@@ -104,8 +123,8 @@ extension StorageEngine {
     }
 
     /// Checks expectations and assigns each put and delete its version: one more than the key's
-    /// latest version, counting tombstones, commits staged before it (`inFlight`) and earlier
-    /// operations of this batch.
+    /// latest version, counting tombstones, commits staged before it and not applied yet
+    /// (`inFlight`) and earlier operations of this batch.
     /// - Returns: The versions, in batch order, the keys' states after the batch, and its number
     ///   of events.
     private func assignVersions(_ batch: WriteBatch, over inFlight: [TableKey: (state: KeyState, sequence: UInt64)])
@@ -124,7 +143,8 @@ extension StorageEngine {
                     continue
                 }
                 let key = TableKey(table: table, id: id)
-                let current = keys[key] ?? inFlight[key]?.state
+                let staged = inFlight[key].flatMap { $0.sequence > state.lastSequence ? $0.state : nil }
+                let current = keys[key] ?? staged
                     ?? state.index.entry(table: table, id: id).map { KeyState(version: $0.version, isLive: $0.isLive) }
                     ?? KeyState(version: 0, isLive: false)
                 switch expectation {

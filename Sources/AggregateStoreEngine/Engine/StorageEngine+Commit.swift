@@ -396,16 +396,6 @@ extension StorageEngine {
                 frameBytes: commit.frame.count, payloadBytes: commit.payloadBytes.count,
                 syncNanoseconds: chunk.syncNanoseconds, groupSize: chunk.groupSize), address)
         }
-        // The index has these keys now, unless a later staged commit wrote them again. (A
-        // commit staged meanwhile finds them in either, with the same state.)
-        writer.withLock { writer in
-            for index in chunk.members {
-                let commit = commits[index]
-                for key in commit.keys.keys where writer.inFlight[key]?.sequence == commit.sequence {
-                    writer.inFlight[key] = nil
-                }
-            }
-        }
     }
 
     /// After a failed write, takes the writer's numbering back to the log's and forgets the
