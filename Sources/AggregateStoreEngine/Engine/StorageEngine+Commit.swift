@@ -409,6 +409,8 @@ extension StorageEngine {
             writer.nextSequence = log.nextSequence
             writer.nextEventPosition = log.nextEventPosition
             writer.inFlight = [:]
+            // Everything durable is applied: readings older than that are read again.
+            writer.inFlightForgottenThrough = log.nextSequence - 1
         }
     }
 
