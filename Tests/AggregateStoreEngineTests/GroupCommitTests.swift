@@ -317,40 +317,6 @@ struct GroupCommitTests {
         try engine.close()
     }
 
-    /// A caller reads the index for its keys before it takes the writer lock; a commit of the
-    /// same key applied in between must still be seen, whether the writer still remembers its
-    /// keys or has swept them out (then the index is read again).
-    @Test(arguments: [false, true])
-    func aCommitAppliedBetweenAReadingAndTheWriterLockIsSeen(swept: Bool) throws {
-        let engine = try open(InMemoryFileSystem())
-        try engine.commit(orderBatch(1))
-        let held = Atomic(false)
-        let inWindow = DispatchSemaphore(value: 0)
-        let release = DispatchSemaphore(value: 0)
-        engine.testHooks.afterReadingIndex.withLock { hook in
-            hook = {
-                guard !held.exchange(true, ordering: .relaxed) else { return }
-                inWindow.signal()
-                release.wait()
-            }
-        }
-        defer { engine.testHooks.afterReadingIndex.withLock { $0 = nil } }
-        // Read version 1 of SO-1, then wait before numbering.
-        let stale = Background { () throws(StoreError) in try engine.commit(orderBatch(1, expecting: .version(1))) }
-        inWindow.wait()
-        #expect(try engine.commit(orderBatch(1, expecting: .version(1))).versions == [2])
-        if swept {
-            for number in 2...(1 + StorageEngine.minimumInFlightSweepSize) { try engine.commit(orderBatch(number)) }
-            #expect(engine.writer.withLock { $0.inFlight[TableKey(table: "SalesOrder", id: "SO-1")] } == nil)
-        }
-        release.signal()
-        let error = #expect(throws: StoreError.self) { try stale.result() }
-        #expect(error?.code == .conflict)
-        #expect(try engine.record(table: "SalesOrder", id: "SO-1")?.version == 2)
-        #expect(try engine.verify().isHealthy)
-        try engine.close()
-    }
-
     @Test func aCompactionRacingAGroupAcrossARollKeepsItsCommits() throws {
         // Regression: a group that rolls has written and fsynced its first frames into what is
         // then a sealed segment, and applies them to the index only once it has released the

@@ -21,9 +21,6 @@ extension StorageEngine {
         package var inFlight: [TableKey: (state: KeyState, sequence: UInt64)] = [:]
         /// The size of ``inFlight`` at which the next sweep runs.
         var inFlightSweepSize = StorageEngine.minimumInFlightSweepSize
-        /// The last commit whose staged keys may have been forgotten (by a sweep, or after a
-        /// failed write): an index reading older than that is read again.
-        var inFlightForgottenThrough: UInt64 = 0
         /// Counts the write failures: a commit staged before a failure was numbered after
         /// commits that never reached the log, so it is refused rather than written.
         package var epoch: UInt64 = 0
@@ -55,19 +52,16 @@ extension StorageEngine {
         -> (requests: [Result<CommitRequest, StoreError>], leads: Bool) {
         let started = DispatchTime.now().uptimeNanoseconds
         defer { commitCosts.recordStaging((DispatchTime.now().uptimeNanoseconds - started) / UInt64(max(1, batches.count))) }
-        // One slot per batch, filled in under the lock; whatever needs no lock is done before,
-        // the index lookups of its keys included (stagers look up in parallel).
+        // One slot per batch, filled in under the lock; whatever needs no lock is done before.
         var slots = batches.map { batch in
             StagingSlot(request: CommitRequest(waiter: waiter()),
-                        mayBeTooLarge: CommitPayload.estimatedSize(of: batch) > configuration.effectiveMaximumBatchSize,
-                        reading: readIndex(for: batch))
+                        mayBeTooLarge: CommitPayload.estimatedSize(of: batch) > configuration.effectiveMaximumBatchSize)
         }
-        testHooks.runAfterReadingIndex()
         let leads = writer.withLockYielding { writer in
             for index in slots.indices {
                 do throws(StoreError) {
                     try checkWritable(writer)
-                    let numbers = try number(batches[index], reading: slots[index].reading, writer: writer)
+                    let numbers = try number(batches[index], writer: writer)
                     // A batch that might exceed the limit is encoded here, where it can still
                     // be refused before it takes a number.
                     if slots[index].mayBeTooLarge {
@@ -87,9 +81,6 @@ extension StorageEngine {
                 }
             }
             sweepAppliedKeys(&writer)
-            if slots.count == 1 {
-                return slots[0].refusal == nil && commitQueue.enqueue(CollectionOfOne(slots[0].request))
-            }
             return commitQueue.enqueue(slots.lazy.filter { $0.refusal == nil }.map(\.request))
         }
         for (slot, batch) in zip(slots, batches) {
@@ -107,8 +98,6 @@ extension StorageEngine {
         let applied = state.withLock { $0.lastSequence }
         writer.inFlight = writer.inFlight.filter { $0.value.sequence > applied }
         writer.inFlightSweepSize = max(Self.minimumInFlightSweepSize, 2 * writer.inFlight.count)
-        writer.inFlight.reserveCapacity(writer.inFlightSweepSize)
-        writer.inFlightForgottenThrough = applied
     }
 
     /// The fewest staged keys swept at once.
@@ -116,8 +105,8 @@ extension StorageEngine {
 
     /// Checks a batch's expectations and numbers it with the writer's next sequence number,
     /// versions and event positions.
-    private func number(_ batch: WriteBatch, reading: IndexReading, writer: WriterState) throws(StoreError) -> CommitNumbers {
-        let (versions, keys, eventCount) = try assignVersions(batch, reading: reading, writer: writer)
+    private func number(_ batch: WriteBatch, writer: WriterState) throws(StoreError) -> CommitNumbers {
+        let (versions, keys, eventCount) = try assignVersions(batch, over: writer.inFlight)
         return CommitNumbers(epoch: writer.epoch, sequence: writer.nextSequence, versions: versions, keys: keys,
                              eventPositions: writer.nextEventPosition..<writer.nextEventPosition + UInt64(eventCount),
                              timestamp: configuration.determinism?.time ?? currentMicroseconds())
@@ -133,88 +122,51 @@ extension StorageEngine {
                             eventPositions: numbers.eventPositions, payload: payload, payloadBytes: payloadBytes, frame: frame)
     }
 
-    /// Reads the index's states of a batch's put and delete keys, before the writer lock.
-    private func readIndex(for batch: WriteBatch) -> IndexReading {
-        var keys: [(key: TableKey, state: KeyState)] = []
-        keys.reserveCapacity(batch.operations.count)
-        for operation in batch.operations {
-            switch operation {
-            case let .put(table, id, _, _, _), let .delete(table, id, _):
-                keys.append((TableKey(table: table, id: id), KeyState(version: 0, isLive: false)))
-            case .event:
-                continue
-            }
-        }
-        let appliedThrough = state.withLock { state in
-            for index in keys.indices {
-                if let entry = state.index.entry(table: keys[index].key.table, id: keys[index].key.id) {
-                    keys[index].state = KeyState(version: entry.version, isLive: entry.isLive)
-                }
-            }
-            return state.lastSequence
-        }
-        return IndexReading(keys: keys, appliedThrough: appliedThrough)
-    }
-
-    /// A key's latest state as a commit staged now sees it: that of the last commit staged
-    /// before it that wrote the key, or else the index's. Called holding the writer lock.
-    ///
-    /// The reading made before the lock holds unless a commit that wrote the key was applied
-    /// since: such a commit is still in ``WriterState/inFlight`` (newer than the reading),
-    /// unless its keys were forgotten since, and then the index is read again.
-    private func latestState(of key: TableKey, reading: KeyState, readingThrough: UInt64, writer: WriterState) -> KeyState {
-        if let staged = writer.inFlight[key], staged.sequence > readingThrough { return staged.state }
-        guard writer.inFlightForgottenThrough > readingThrough else { return reading }
-        return state.withLock { state in
-            if let staged = writer.inFlight[key], staged.sequence > state.lastSequence { return staged.state }
-            return state.index.entry(table: key.table, id: key.id).map { KeyState(version: $0.version, isLive: $0.isLive) }
-                ?? KeyState(version: 0, isLive: false)
-        }
-    }
-
     /// Checks expectations and assigns each put and delete its version: one more than the key's
-    /// latest version, counting tombstones, commits staged before it (see
-    /// ``latestState(of:reading:readingThrough:writer:)``) and earlier operations of this batch.
-    /// Called holding the writer lock.
+    /// latest version, counting tombstones, commits staged before it and not applied yet
+    /// (`inFlight`) and earlier operations of this batch.
     /// - Returns: The versions, in batch order, the keys' states after the batch, and its number
     ///   of events.
-    private func assignVersions(_ batch: WriteBatch, reading: IndexReading, writer: WriterState)
+    private func assignVersions(_ batch: WriteBatch, over inFlight: [TableKey: (state: KeyState, sequence: UInt64)])
         throws(StoreError) -> (versions: [UInt64], keys: [TableKey: KeyState], eventCount: Int) {
-        var keys: [TableKey: KeyState] = [:]
-        var versions: [UInt64] = []
-        var eventCount = 0
-        var nextKey = reading.keys.makeIterator()
-        for operation in batch.operations {
-            let expectation: VersionExpectation, live: Bool
-            switch operation {
-            case let .put(_, _, _, _, e): (expectation, live) = (e, true)
-            case let .delete(_, _, e): (expectation, live) = (e, false)
-            case .event:
-                eventCount += 1
-                continue
+        try state.withLock { state throws(StoreError) -> ([UInt64], [TableKey: KeyState], Int) in
+            var keys: [TableKey: KeyState] = [:]
+            var versions: [UInt64] = []
+            var eventCount = 0
+            for operation in batch.operations {
+                let table: String, id: String, expectation: VersionExpectation, live: Bool
+                switch operation {
+                case let .put(t, i, _, _, e): (table, id, expectation, live) = (t, i, e, true)
+                case let .delete(t, i, e): (table, id, expectation, live) = (t, i, e, false)
+                case .event:
+                    eventCount += 1
+                    continue
+                }
+                let key = TableKey(table: table, id: id)
+                let staged = inFlight[key].flatMap { $0.sequence > state.lastSequence ? $0.state : nil }
+                let current = keys[key] ?? staged
+                    ?? state.index.entry(table: table, id: id).map { KeyState(version: $0.version, isLive: $0.isLive) }
+                    ?? KeyState(version: 0, isLive: false)
+                switch expectation {
+                case .any:
+                    break
+                case .absent where current.isLive:
+                    throw StoreError(.duplicate, "\(table)/\(id) already exists (version \(current.version))")
+                case .absent:
+                    break
+                case let .version(expected) where expected != current.version:
+                    throw StoreError(.conflict, "\(table)/\(id) is at version \(current.version), expected \(expected)")
+                case .version:
+                    break
+                }
+                guard current.version < UInt64.max else {
+                    throw StoreError(.invalidArgument, "\(table)/\(id) has reached the last version number")
+                }
+                keys[key] = KeyState(version: current.version + 1, isLive: live)
+                versions.append(current.version + 1)
             }
-            let (key, indexState) = nextKey.next()!
-            let current = keys[key]
-                ?? latestState(of: key, reading: indexState, readingThrough: reading.appliedThrough, writer: writer)
-            switch expectation {
-            case .any:
-                break
-            case .absent where current.isLive:
-                throw StoreError(.duplicate, "\(key.table)/\(key.id) already exists (version \(current.version))")
-            case .absent:
-                break
-            case let .version(expected) where expected != current.version:
-                throw StoreError(.conflict, "\(key.table)/\(key.id) is at version \(current.version), expected \(expected)")
-            case .version:
-                break
-            }
-            guard current.version < UInt64.max else {
-                throw StoreError(.invalidArgument, "\(key.table)/\(key.id) has reached the last version number")
-            }
-            keys[key] = KeyState(version: current.version + 1, isLive: live)
-            versions.append(current.version + 1)
+            return (versions, keys, eventCount)
         }
-        return (versions, keys, eventCount)
     }
 
     /// Rejects a malformed batch before it joins the queue.
@@ -260,20 +212,10 @@ private struct StagingSlot {
     var request: CommitRequest
     /// Whether the batch must be encoded under the lock, to be refused if too large.
     var mayBeTooLarge: Bool
-    /// Its keys' states in the index, read before the lock.
-    var reading: IndexReading
     /// The numbers of a batch to be encoded after the lock.
     var numbers: CommitNumbers?
     /// Why the batch was refused.
     var refusal: StoreError?
-}
-
-/// A batch's put and delete keys, in batch order, with their states in the index (version 0,
-/// not live, for a key it lacks), read before the writer lock.
-struct IndexReading {
-    var keys: [(key: TableKey, state: KeyState)]
-    /// The last commit applied to the index when it was read.
-    var appliedThrough: UInt64
 }
 
 /// A commit's numbers, assigned under the writer lock.

@@ -409,8 +409,6 @@ extension StorageEngine {
             writer.nextSequence = log.nextSequence
             writer.nextEventPosition = log.nextEventPosition
             writer.inFlight = [:]
-            // Everything durable is applied: readings older than that are read again.
-            writer.inFlightForgottenThrough = log.nextSequence - 1
         }
     }
 

@@ -17,9 +17,6 @@ package final class TestHooks: Sendable {
     /// is written (see ``CommitCosts/overlapPays(groupSize:)``), so a test does not depend on
     /// the machine's speed.
     package let overlapsGroups = Mutex<Bool?>(nil)
-    /// Runs when a caller has read the index for its batch's keys, before it takes the writer
-    /// lock to number the batch.
-    package let afterReadingIndex = Mutex<(@Sendable () -> Void)?>(nil)
     #endif
 
     init() {}
@@ -27,12 +24,6 @@ package final class TestHooks: Sendable {
     func runBeforeApplying() {
         #if ENABLE_SYSCALL_MOCKING
         beforeApplying.withLock { $0 }?()
-        #endif
-    }
-
-    func runAfterReadingIndex() {
-        #if ENABLE_SYSCALL_MOCKING
-        afterReadingIndex.withLock { $0 }?()
         #endif
     }
 
