@@ -159,4 +159,26 @@ struct CLITests {
         #expect(!FileManager.default.fileExists(atPath: path))
         #expect(try aggstore("bench", "--only", "crc", "--path", directory.path).status == 64, "an existing directory is refused")
     }
+
+    /// Group commit measured in rounds: each round's lines, then the medians, whose ranges hold
+    /// every round's figure.
+    @Test func benchGroupRoundsReportTheirMedians() throws {
+        let directory = TemporaryDirectory()
+        let run = try aggstore("bench", "--only", "group", "--group-runs", "1", "--group-runs", "tasks2", "--group-repeats", "3",
+                               "--commits", "100", "--model-disk-sync-microseconds", "0", "--path", directory.path("bench"))
+        #expect(run.status == 0, "\(run.errors)")
+        let lines = run.output.split(separator: "\n").map(String.init)
+        #expect(lines.filter { $0.hasPrefix("Round ") }.count == 3)
+        let rounds = lines.filter { $0.contains("tasks ") && $0.contains("commits/s") }.compactMap { line in
+            line.split(separator: " ").compactMap { Double($0) }.dropFirst().first
+        }
+        #expect(rounds.count == 3)
+        let median = try #require(lines.first { $0.hasPrefix("  tasks2") })
+        let figures = median.split(whereSeparator: { " []-x".contains($0) }).compactMap { Double($0) }
+        // median rate, its range, median ratio, its range
+        #expect(figures.count >= 6, "\(median)")
+        #expect(figures[0] == rounds.sorted()[1], "\(median) against \(rounds)")
+        #expect(figures[1] == rounds.min() && figures[2] == rounds.max(), "\(median) against \(rounds)")
+        #expect(!FileManager.default.fileExists(atPath: directory.path("bench")))
+    }
 }

@@ -21,6 +21,9 @@ struct GroupCommitBenchmark {
     /// of 1, 4, 16, 64, off64, tasks4, tasks16, tasks64 if empty. The ratios are against the
     /// first run.
     var runs: [String] = []
+    /// How many times the runs are measured, in turn; the ratios are then the medians of each
+    /// round's ratio to that round's first run.
+    var repeats = 1
     /// The store's disk: the real one, or a ``ModelDisk``.
     var fileSystem: any FileSystem = PosixFileSystem()
 
@@ -42,18 +45,41 @@ struct GroupCommitBenchmark {
 
     func run() throws {
         print("Group commit: durable commits of demo orders (one put and one event each), N threads at once:")
-        var runs: [Run] = []
-        for name in self.runs.isEmpty ? ["1", "4", "16", "64", "off64", "tasks4", "tasks16", "tasks64"] : self.runs {
-            if let threads = Int(name) {
-                runs.append(try measure(threads: threads, groupCommit: true))
-            } else if name.hasPrefix("off"), let threads = Int(name.dropFirst(3)) {
-                runs.append(try measure(threads: threads, groupCommit: false))
-            } else if name.hasPrefix("tasks"), let tasks = Int(name.dropFirst(5)) {
-                runs.append(try measure(tasks: tasks))
-            } else {
-                throw ValidationError("unknown group-commit run \(name): give N, offN or tasksN")
-            }
+        let names = self.runs.isEmpty ? ["1", "4", "16", "64", "off64", "tasks4", "tasks16", "tasks64"] : self.runs
+        var rounds: [[Run]] = []
+        for round in 0..<repeats {
+            var runs: [Run] = []
+            for name in names { runs.append(try measure(name, round: round)) }
+            if repeats > 1 { print("Round \(round + 1) of \(repeats):") }
+            report(runs)
+            rounds.append(runs)
         }
+        guard repeats > 1 else { return }
+        print("Medians of \(repeats) rounds (each ratio to its own round's first run; range in brackets):")
+        for (index, name) in names.enumerated() {
+            let rates = rounds.map { $0[index].commitsPerSecond }.sorted()
+            let ratios = rounds.map { $0[index].commitsPerSecond / $0[0].commitsPerSecond }.sorted()
+            let cpu = rounds.map { $0[index].cpuSeconds / Double($0[index].commits) }.sorted()
+            print(String(format: "  %@ %8.0f commits/s [%.0f-%.0f]  %5.1fx [%.1f-%.1f]  CPU %@/commit",
+                         name.padding(toLength: 8, withPad: " ", startingAt: 0), percentile(rates, 0.5), rates.first!, rates.last!,
+                         percentile(ratios, 0.5), ratios.first!, ratios.last!, micros(percentile(cpu, 0.5))))
+        }
+    }
+
+    /// Measures the run called `name` (see ``runs``) in a store of its own.
+    private func measure(_ name: String, round: Int) throws -> Run {
+        if let threads = Int(name) {
+            return try measure(threads: threads, groupCommit: true, round: round)
+        } else if name.hasPrefix("off"), let threads = Int(name.dropFirst(3)) {
+            return try measure(threads: threads, groupCommit: false, round: round)
+        } else if name.hasPrefix("tasks"), let tasks = Int(name.dropFirst(5)) {
+            return try measure(tasks: tasks, round: round)
+        }
+        throw ValidationError("unknown group-commit run \(name): give N, offN or tasksN")
+    }
+
+    /// Prints one round's runs, each with its ratio to the first.
+    private func report(_ runs: [Run]) {
         let single = runs[0].commitsPerSecond
         for run in runs {
             let sorted = run.latencies.sorted()
@@ -86,9 +112,11 @@ struct GroupCommitBenchmark {
         return streams
     }
 
-    /// Commits from `threads` threads at once.
-    func measure(threads: Int, groupCommit: Bool) throws -> Run {
-        let storePath = path + "/group-\(threads)-\(groupCommit ? "on" : "off")"
+    /// Commits from `threads` threads at once, in a store of its own for `round`.
+    func measure(threads: Int, groupCommit: Bool, round: Int) throws -> Run {
+        let storePath = path + "/group-\(threads)-\(groupCommit ? "on" : "off")-\(round)"
+        // Removed once measured: the rounds' stores would add up.
+        defer { try? FileManager.default.removeItem(atPath: storePath) }
         var configuration = EngineConfiguration()
         if !groupCommit { configuration.maximumCommitGroupSize = 1 }
         let engine = try StorageEngine.open(at: storePath, configuration: configuration, fileSystem: fileSystem,
@@ -148,8 +176,10 @@ struct GroupCommitBenchmark {
 extension GroupCommitBenchmark {
     /// Commits from `tasks` tasks at once, with the async `commit`: no thread waits for the
     /// fsync; the tasks suspend and the group is written on a Dispatch queue.
-    func measure(tasks: Int) throws -> Run {
-        let engine = try StorageEngine.open(at: path + "/group-tasks-\(tasks)", fileSystem: fileSystem,
+    func measure(tasks: Int, round: Int) throws -> Run {
+        let storePath = path + "/group-tasks-\(tasks)-\(round)"
+        defer { try? FileManager.default.removeItem(atPath: storePath) }
+        let engine = try StorageEngine.open(at: storePath, fileSystem: fileSystem,
                                             logger: Logger(label: "aggstore.bench"))
         defer { try? engine.close() }
         let streams = try streams(tasks)

@@ -41,6 +41,9 @@ struct Bench: ParsableCommand {
     @Option(help: "The group-commit runs: N threads, offN (group commit off) or tasksN; by default 1 4 16 64 off64 tasks4 tasks16 tasks64.")
     var groupRuns: [String] = []
 
+    @Option(help: "Measure the group-commit runs this many times, interleaved, and report the medians: the disk's speed drifts by tens of percent within minutes.")
+    var groupRepeats: Int = 1
+
     @Option(help: "Group-commit runs on a model disk whose fdatasync takes this many microseconds (plus 4 per KiB written), for repeatable comparisons; put --path on tmpfs.")
     var modelDiskSyncMicroseconds: Double?
 
@@ -63,7 +66,7 @@ struct Bench: ParsableCommand {
         #endif
         let figures = Set(only.isEmpty ? Figure.allCases : only)
         if figures.contains(.commit) { try commitLatency() }
-        if figures.contains(.group) { try GroupCommitBenchmark(path: path, commits: commits, runs: groupRuns,
+        if figures.contains(.group) { try GroupCommitBenchmark(path: path, commits: commits, runs: groupRuns, repeats: max(1, groupRepeats),
                                                                  fileSystem: modelDiskSyncMicroseconds.map { ModelDisk(syncMicroseconds: $0) } ?? PosixFileSystem()).run() }
         if figures.contains(.cpu) { try commitCPUCost() }
         if figures.contains(.crc) { try crcThroughput() }
