@@ -54,13 +54,8 @@ package enum Frame {
             initializedCount = headerLength + storedLength
         }
         frame.withUnsafeMutableBytes { place($0, at: 0, of: 1, salt: salt) }
-        // The frame waits in the commit queue; a well-compressed large one should not pin the
-        // room reserved for the payload uncompressed.
-        if frame.capacity - frame.count > 4096 && frame.count < frame.capacity / 2 {
-            // (`Array(frame[...])` would keep the same storage.)
-            return frame.withUnsafeBufferPointer { Array($0) }
-        }
-        return frame
+        // The frame waits in the commit queue.
+        return frame.trimmingSlack()
     }
 
     /// Marks an encoded frame as number `index` of a write of `count` frames (one `pwrite` of a

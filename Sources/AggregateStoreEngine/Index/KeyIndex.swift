@@ -9,9 +9,9 @@ package struct KeyIndex: Sendable, Equatable {
     package var tables: [String: TableIndex] {
         Dictionary(uniqueKeysWithValues: zip(tableNames, tableIndexes))
     }
-    /// The tables' indexes, in an array: a lookup borrows a table's index in place, where a
-    /// dictionary's subscript would copy it out (retaining and releasing its dozen buffers,
-    /// which cost three times the lookup itself, under the writer lock).
+    /// The tables' indexes, in an array: a lookup reads the one field it needs in place (see
+    /// ``number(of:inTableAt:)``), where a dictionary's subscript copies the whole table index
+    /// out (retaining and releasing its dozen buffers, three times the lookup's own cost).
     private var tableIndexes: [TableIndex] = []
     /// The tables' names, in the order of ``tableIndexes``.
     private var tableNames: [String] = []
@@ -225,7 +225,7 @@ package struct KeyIndex: Sendable, Equatable {
     /// - Returns: Whether the entry moved.
     @discardableResult
     package mutating func move(table: String, id: String, from old: RecordLocation, to new: RecordLocation) -> Bool {
-        guard let slot = tableSlots[table], let number = tableIndexes[slot].number(of: id),
+        guard let slot = tableSlots[table], let number = number(of: id, inTableAt: slot),
               tableIndexes[slot].entry(number).location == old else { return false }
         tableIndexes[slot].relocate(number, to: new)
         account(old, -1)
@@ -235,7 +235,7 @@ package struct KeyIndex: Sendable, Equatable {
 
     /// Forgets a tombstone compaction dropped from the log, if it is still the key's entry.
     package mutating func forget(table: String, id: String, tombstoneSequence: UInt64) {
-        guard let slot = tableSlots[table], let number = tableIndexes[slot].number(of: id) else { return }
+        guard let slot = tableSlots[table], let number = number(of: id, inTableAt: slot) else { return }
         let entry = tableIndexes[slot].entry(number)
         guard !entry.isLive, entry.sequence == tombstoneSequence else { return }
         tableIndexes[slot].remove(number)
@@ -245,9 +245,7 @@ package struct KeyIndex: Sendable, Equatable {
     /// Adds a table as a snapshot recorded it.
     mutating func restore(table name: String, _ table: TableIndex) {
         precondition(tableSlots[name] == nil, "a table restored twice")
-        tableSlots[name] = tableIndexes.count
-        tableNames.append(name)
-        tableIndexes.append(table)
+        add(table, named: name)
         liveCount += table.liveCount
         table.forEachKey { number in account(table.entry(number).location, +1) }
     }
@@ -261,7 +259,7 @@ package struct KeyIndex: Sendable, Equatable {
     }
 
     private mutating func replace(table: String, id: String, with entry: IndexEntry, foreignKeys: [ForeignKey]) {
-        let slot = tableSlots[table] ?? addTable(table)
+        let slot = tableSlots[table] ?? add(TableIndex(hashKey: hashKey), named: table)
         let old = tableIndexes[slot].replace(id: id, with: entry, foreignKeys: foreignKeys)
         account(old?.location, -1)
         account(entry.location, +1)
@@ -278,10 +276,12 @@ package struct KeyIndex: Sendable, Equatable {
         return id.withUTF8 { ids.number(of: UnsafeRawBufferPointer($0)) }
     }
 
-    private mutating func addTable(_ name: String) -> Int {
+    /// Adds a table's index; returns its slot.
+    @discardableResult
+    private mutating func add(_ table: TableIndex, named name: String) -> Int {
         tableSlots[name] = tableIndexes.count
         tableNames.append(name)
-        tableIndexes.append(TableIndex(hashKey: hashKey))
+        tableIndexes.append(table)
         return tableIndexes.count - 1
     }
 

@@ -18,13 +18,7 @@ package enum LZ4 {
             initializedCount = written ?? 0
         }
         guard written != nil else { return nil }
-        // The array was sized for the worst case; a block that may be kept around (a cache,
-        // a pending batch) should not pin that slack, and copying the small block is cheap.
-        if output.capacity - output.count > 4096 && output.count < output.capacity / 2 {
-            // (`Array(output[...])` would keep the same storage.)
-            return output.withUnsafeBufferPointer { Array($0) }
-        }
-        return output
+        return output.trimmingSlack()
     }
 
     /// Compresses `input` as one LZ4 block into `output`, if the block fits there.
