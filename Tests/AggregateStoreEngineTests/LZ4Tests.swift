@@ -43,11 +43,11 @@ import Testing
         #expect(try Self.decompress(block, original.count) == original)
     }
 
-    /// Compression states are reused: a block must not depend on the blocks compressed before
-    /// it with the same state (no dictionary carried over), whatever they were, including a
-    /// block whose compression was given up. Decoding each block alone, without a dictionary,
+    /// A thread's compression state is reused: a block must not depend on the blocks the
+    /// thread compressed before it (no dictionary carried over), whatever they were, including
+    /// a block whose compression was given up. Decoding each block alone, without a dictionary,
     /// is the check: the bytes themselves may differ with the state's history (a fresh and a
-    /// reused state hash differently), and the pool is shared with tests running in parallel.
+    /// reused state hash differently).
     @Test func aBlockDoesNotDependOnTheBlocksBeforeIt() throws {
         var random = SplitMix64(seed: 7)
         for size in [300, 3000, 70_000] {
@@ -63,7 +63,7 @@ import Testing
         }
     }
 
-    /// Committers compress at the same time, each with a state of its own.
+    /// Committers compress at the same time, each thread with a state of its own.
     @Test func concurrentCompressionsRoundTrip() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for task in 0..<16 {
