@@ -59,10 +59,11 @@ package enum LZ4 {
     /// A one-shot `LZ4_compress_default` clears a 16 KiB hash table before every block, which
     /// cost more than compressing a 1 KiB record (callgrind: 16 of 27 thousand instructions);
     /// `LZ4_resetStream_fast` on a used state only marks its old entries stale. One state per
-    /// thread rather than a shared pool: the table stays in the cache of the core that uses
-    /// it (from a pool, committers on two cores took each other's states, and compression
-    /// was 11 % of a committer's time at 64 committers), and no lock is taken. A thread
-    /// compresses one block at a time, so its state is never used twice at once.
+    /// thread (16 KiB each) rather than a shared pool: no lock is taken, and the table stays
+    /// in the cache of the core that last used it, where from a pool a committer could take a
+    /// state last used on another core (compression was 11 % of a committing thread's time at
+    /// 64 committers). A thread compresses one block at a time, so its state is never used
+    /// twice at once.
     private static func threadState() -> UnsafeMutablePointer<LZ4_stream_t>? {
         if let state = pthread_getspecific(stateKey) { return state.assumingMemoryBound(to: LZ4_stream_t.self) }
         guard let state = LZ4_createStream() else { return nil }
