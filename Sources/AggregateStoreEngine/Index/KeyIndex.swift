@@ -9,9 +9,10 @@ package struct KeyIndex: Sendable, Equatable {
     package var tables: [String: TableIndex] {
         Dictionary(uniqueKeysWithValues: zip(tableNames, tableIndexes))
     }
-    /// The tables' indexes, in an array: a lookup reads the one field it needs in place (see
-    /// ``number(of:inTableAt:)``), where a dictionary's subscript copies the whole table index
-    /// out (retaining and releasing its dozen buffers, three times the lookup's own cost).
+    /// The tables' indexes, in an array: a lookup copies out only the one field it needs, the
+    /// id table (see ``number(of:inTableAt:)``), where a dictionary's subscript copies the whole
+    /// table index out (retaining and releasing its dozen buffers, three times the lookup's own
+    /// cost).
     private var tableIndexes: [TableIndex] = []
     /// The tables' names, in the order of ``tableIndexes``.
     private var tableNames: [String] = []

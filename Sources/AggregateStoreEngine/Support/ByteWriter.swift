@@ -62,12 +62,4 @@ package struct ByteWriter {
 
     /// Raw bytes, without a length.
     package mutating func writeRaw(_ value: some Sequence<UInt8>) { bytes.append(contentsOf: value) }
-
-    /// Overwrites a little-endian `UInt32` at `offset` (for CRC fields filled in last).
-    package mutating func patchUInt32(_ value: UInt32, at offset: Int) {
-        let value = value.littleEndian
-        withUnsafeBytes(of: value) { source in
-            for index in 0..<4 { bytes[offset + index] = source[index] }
-        }
-    }
 }
