@@ -192,27 +192,4 @@ struct DurabilityTests {
         #expect(error?.code == .corruption && error?.offset == UInt64(Format.segmentHeaderLength))
         #expect(try engine.record(table: "SalesOrder", id: "SO-2") != nil)
     }
-
-    @Test func theReadCacheStaysWithinItsByteBudget() throws {
-        let cache = ReadCache(capacity: 1000)
-        for index in 0..<50 {
-            cache.insert([UInt8](repeating: UInt8(index), count: 300), for: FrameAddress(segment: 1, offset: UInt64(index)))
-        }
-        #expect(cache.usage.bytes <= 1000 && cache.usage.entries == 3)
-        #expect(cache.payload(for: FrameAddress(segment: 1, offset: 49)) == [UInt8](repeating: 49, count: 300))
-        #expect(cache.payload(for: FrameAddress(segment: 1, offset: 0)) == nil)
-        // Touching an entry protects it from the next eviction.
-        _ = cache.payload(for: FrameAddress(segment: 1, offset: 47))
-        cache.insert([UInt8](repeating: 1, count: 300), for: FrameAddress(segment: 2, offset: 0))
-        #expect(cache.payload(for: FrameAddress(segment: 1, offset: 47)) != nil)
-        #expect(cache.payload(for: FrameAddress(segment: 1, offset: 48)) == nil)
-        cache.insert([UInt8](repeating: 1, count: 1001), for: FrameAddress(segment: 3, offset: 0))
-        #expect(cache.payload(for: FrameAddress(segment: 3, offset: 0)) == nil, "larger than the whole cache")
-        // Closed (with its store), it drops its entries and takes no more.
-        cache.close()
-        #expect(cache.usage.entries == 0 && cache.usage.bytes == 0)
-        cache.insert([UInt8](repeating: 1, count: 300), for: FrameAddress(segment: 4, offset: 0))
-        #expect(cache.usage.entries == 0)
-        #expect(cache.payload(for: FrameAddress(segment: 4, offset: 0)) == nil)
-    }
 }

@@ -27,7 +27,10 @@ public struct EngineConfiguration: Sendable, Hashable {
     /// The largest encoded batch a commit may write. Default 32 MiB; never more than half a
     /// segment, since a frame never spans segments (see ``effectiveMaximumBatchSize``).
     public var maximumBatchSize: Int = 32 << 20
-    /// Bytes of decompressed frame payloads kept for reads. Default 64 MiB; 0 disables the cache.
+    /// Bytes of decompressed frame payloads kept for reads, and the most memory the cache
+    /// allocates for them. Default 64 MiB; 0 disables the cache. The cache is a ring of slabs
+    /// of a sixteenth of it (at most 1 MiB, at least 64 KiB); a payload larger than a slab is
+    /// not cached.
     public var readCacheSize: Int = 64 << 20
     /// The most concurrent commits written with one `pwrite` and made durable with one
     /// `fdatasync` (group commit). Each keeps its own frame and sequence number. Default 256,

@@ -106,15 +106,25 @@ extension StorageEngine {
 
     private func load(table: String, _ live: KeyIndex.LiveEntry) throws(StoreError) -> StoredRecord {
         let (id, entry, location) = (live.id, live.entry, live.location)
-        let payload = try framePayload(location)
         let start = Int(location.recordOffset)
         let end = start + Int(location.recordLength)
-        guard end <= payload.count else {
+        // From the cache only the record's bytes are copied out; nil inside: out of bounds.
+        let cached = cache.withPayload(for: location.frame) { payload in
+            end <= payload.count ? Array(UnsafeRawBufferPointer(rebasing: payload[start..<end])) : nil
+        }
+        var bytes: [UInt8]?
+        if let cached {
+            bytes = cached
+        } else {
+            let payload = try readFramePayload(at: location.frame, storedLength: location.storedLength)
+            if end <= payload.count { bytes = Array(payload[start..<end]) }
+        }
+        guard let bytes else {
             throw .corruption("record \(table)/\(id) lies outside its frame's payload",
                               path: segmentPath(location.segment), offset: location.frameOffset)
         }
         return StoredRecord(table: table, id: id, version: entry.version, sequence: entry.sequence,
-                            foreignKeys: live.foreignKeys, bytes: Array(payload[start..<end]))
+                            foreignKeys: live.foreignKeys, bytes: bytes)
     }
 
     /// The uncompressed payload of the frame at `location`, from the cache or from disk.
@@ -126,6 +136,12 @@ extension StorageEngine {
     /// `storedLength` bytes, from the cache or from disk (one `pread`, CRCs verified).
     package func framePayload(at address: FrameAddress, storedLength: UInt32) throws(StoreError) -> [UInt8] {
         if let cached = cache.payload(for: address) { return cached }
+        return try readFramePayload(at: address, storedLength: storedLength)
+    }
+
+    /// The uncompressed payload of a frame read from disk (one `pread`, CRCs verified), which
+    /// then goes into the cache.
+    private func readFramePayload(at address: FrameAddress, storedLength: UInt32) throws(StoreError) -> [UInt8] {
         let frameLength = Format.frameHeaderLength + Int(storedLength)
         let bytes = try readSegment(address.segment, at: address.offset, count: frameLength)
         guard bytes.count == frameLength else {
