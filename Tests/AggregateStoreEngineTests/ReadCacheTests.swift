@@ -1,4 +1,5 @@
 @testable import AggregateStoreEngine
+import AggregateStoreTestKit
 import Testing
 
 /// The read cache: its byte budget, its ring of slabs, and that a hit returns exactly the
@@ -27,14 +28,21 @@ struct ReadCacheTests {
         #expect(cache.usage.hits == 1 && cache.usage.misses == 1)
     }
 
-    @Test func aPayloadLargerThanASlabOrEmptyIsNotCached() {
+    @Test func aPayloadLargerThanASlabGetsASlabOfItsOwnWithinTheBudget() {
+        // A commit of a thousand orders has a payload of about a megabyte: it is cached too.
         let cache = ReadCache(capacity: 1 << 20)
-        cache.insert(payload(1, count: cache.slabSize + 1), for: key(1))
-        cache.insert([], for: key(2))
-        cache.insert(payload(3, count: cache.slabSize), for: key(3))
-        #expect(cache.payload(for: key(1)) == nil && cache.payload(for: key(2)) == nil)
-        #expect(cache.payload(for: key(3)) == payload(3, count: cache.slabSize))
-        #expect(ReadCache(capacity: 0).slabSize == 0)
+        cache.insert(payload(1, count: 300_000), for: key(1))
+        #expect(cache.allocatedBytes == 300_000)
+        #expect(cache.payload(for: key(1)) == payload(1, count: 300_000))
+        for number in 2..<800 { cache.insert(payload(number, count: 1000), for: key(number)) }
+        #expect(cache.allocatedBytes <= cache.capacity)
+        #expect(cache.payload(for: key(1)) == nil, "dropped with its slab, the oldest")
+        #expect(cache.payload(for: key(799)) == payload(799, count: 1000))
+        cache.insert(payload(800, count: cache.capacity), for: key(800))
+        #expect(cache.payload(for: key(800)) == payload(800, count: cache.capacity) && cache.usage.entries == 1)
+        cache.insert(payload(801, count: cache.capacity + 1), for: key(801))
+        cache.insert([], for: key(802))
+        #expect(cache.payload(for: key(801)) == nil && cache.payload(for: key(802)) == nil)
         let none = ReadCache(capacity: 0)
         none.insert(payload(4, count: 10), for: key(4))
         #expect(none.usage.entries == 0 && none.allocatedBytes == 0)
@@ -63,41 +71,56 @@ struct ReadCacheTests {
         #expect(cache.payload(for: key(1)) == nil, "never read: dropped with its slab")
     }
 
-    @Test func aPayloadMovedIntoItsOwnEmptiedSlabKeepsItsBytes() {
-        // Four slabs of 64 KiB, each filled exactly; the first holds a small payload, a large
-        // one and a filler. Reading the large one moves it, and the room for it is made by
-        // emptying its own slab: it is copied to that slab's start, over itself.
+    @Test func aPayloadMovedIntoTheMemoryOfItsOwnSlabKeepsItsBytes() {
+        // Four slabs of 64 KiB, each filled exactly; the first holds two small payloads and
+        // fillers. Reading the second moves it, and the room for it is made by dropping its
+        // own slab, whose memory the new slab takes over.
         let cache = ReadCache(capacity: 256 << 10)
         cache.insert(payload(0, count: 1000), for: key(0))
-        cache.insert(payload(1, count: 30000), for: key(1))
-        cache.insert(payload(-1, count: (64 << 10) - 31000), for: key(-1))
+        cache.insert(payload(1, count: 4000), for: key(1))
+        for (filler, count) in [16000, 16000, 16000, (64 << 10) - 53000].enumerated() {
+            cache.insert(payload(-1 - filler, count: count), for: key(-1 - filler))
+        }
         for number in 2..<(2 + 3 * 64) { cache.insert(payload(number, count: 1024), for: key(number)) }
-        #expect(cache.usage.entries == 3 + 3 * 64 && cache.allocatedBytes == cache.capacity)
-        #expect(cache.payload(for: key(1)) == payload(1, count: 30000))
-        #expect(cache.payload(for: key(1)) == payload(1, count: 30000), "moved, and still whole")
-        #expect(cache.payload(for: key(0)) == nil, "emptied with the slab")
-        #expect(cache.usage.entries == 1 + 3 * 64 && cache.usage.bytes == 30000 + 3 * 64 * 1024)
+        #expect(cache.usage.entries == 6 + 3 * 64 && cache.allocatedBytes == cache.capacity)
+        #expect(cache.payload(for: key(1)) == payload(1, count: 4000))
+        #expect(cache.payload(for: key(1)) == payload(1, count: 4000), "moved, and still whole")
+        #expect(cache.payload(for: key(0)) == nil, "dropped with the slab")
+        #expect(cache.usage.entries == 1 + 3 * 64 && cache.usage.bytes == 4000 + 3 * 64 * 1024)
+    }
+
+    @Test func aLargePayloadIsNotMovedByReadsOfItsRecords() {
+        // A payload of more than a sixteenth of a slab stays where it is, however old.
+        let cache = ReadCache(capacity: 1 << 20)
+        cache.insert(payload(0, count: 5000), for: key(0))
+        for number in 1...(10 * 64) { cache.insert(payload(number, count: 1024), for: key(number)) }
+        #expect(cache.payload(for: key(0)) == payload(0, count: 5000))
+        for number in 641...(641 + 6 * 64) { cache.insert(payload(number, count: 1024), for: key(number)) }
+        #expect(cache.payload(for: key(0)) == nil)
     }
 
     @Test func hitsReturnExactlyTheBytesCachedAsTheRingTurns() {
         // Random sizes, inserts and reads against a model of what was cached: every hit must
-        // return the bytes inserted for its key, including payloads moved between slabs.
+        // return the bytes inserted for its key, including payloads moved between slabs and
+        // payloads larger than a slab.
         var random = SplitMix64(seed: 42)
         let cache = ReadCache(capacity: 256 << 10)
         #expect(cache.slabSize == 64 << 10)
         var sizes: [Int: Int] = [:]
         var hits = 0
         for step in 0..<8000 {
-            let number = Int.random(in: 0..<150, using: &random)
+            let number = Int.random(in: 0..<100, using: &random)
             if Bool.random(using: &random) {
-                let count = sizes[number] ?? Int.random(in: 1...6000, using: &random)
+                // One payload in eight is larger than a slab.
+                let large = Int.random(in: 0..<8, using: &random) == 0
+                let count = sizes[number] ?? Int.random(in: large ? 1...100_000 : 1...6000, using: &random)
                 sizes[number] = count
                 cache.insert(payload(number, count: count), for: key(number))
             } else if let cached = cache.payload(for: key(number)) {
                 hits += 1
                 #expect(cached == payload(number, count: sizes[number]!), "step \(step)")
             }
-            #expect(cache.usage.bytes <= cache.capacity)
+            #expect(cache.usage.bytes <= cache.allocatedBytes && cache.allocatedBytes <= cache.capacity)
         }
         #expect(hits > 500)
     }
@@ -112,5 +135,23 @@ struct ReadCacheTests {
         cache.insert(payload(1, count: 300), for: key(1))
         #expect(cache.usage.entries == 0)
         #expect(cache.payload(for: key(1)) == nil)
+    }
+
+    @Test func theRecordsOfACommitLargerThanASlabAreReadFromTheCache() throws {
+        // A unit of work of a hundred records has a payload larger than a slab (64 KiB here):
+        // its records are still served from the cache, each load copying out its record only.
+        var configuration = EngineConfiguration()
+        configuration.readCacheSize = 1 << 20
+        let engine = try StorageEngine.open(at: "/store", configuration: configuration, fileSystem: InMemoryFileSystem(),
+                                            logger: quietLogger)
+        var batch = WriteBatch(unitOfWorkId: "uow-1")
+        for number in 1...100 { batch.put(table: "SalesOrder", id: "SO-\(number)", record: recordBytes("SO-\(number)", size: 1000)) }
+        let receipt = try engine.commit(batch)
+        #expect(receipt.payloadBytes > engine.cache.slabSize)
+        for number in 1...100 {
+            #expect(try engine.record(table: "SalesOrder", id: "SO-\(number)")?.bytes == recordBytes("SO-\(number)", size: 1000))
+        }
+        #expect(engine.cache.usage.hits == 100 && engine.cache.usage.misses == 0)
+        try engine.close()
     }
 }

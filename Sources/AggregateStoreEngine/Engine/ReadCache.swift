@@ -3,29 +3,34 @@ import Synchronization
 /// A cache of decompressed frame payloads, bounded in bytes, so that hot records are read
 /// without a `pread`, a CRC check and a decompression each time.
 ///
-/// The payloads are copied into slabs, a few large blocks allocated once each, not kept as
-/// an array apiece. A cache that holds tens of thousands of small payloads, each allocated
-/// on whichever thread encoded or read it, would otherwise grow the allocator's heaps a page
-/// at a time and scatter long-lived blocks among short-lived ones; the slabs make the bound
-/// the memory actually used, and cost one allocation per slab.
+/// The payloads are copied into slabs, large blocks allocated once each, not kept as an
+/// array apiece. A cache that holds tens of thousands of small payloads, each allocated on
+/// whichever thread encoded or read it, would otherwise grow the allocator's heaps a page at
+/// a time and scatter long-lived blocks among short-lived ones; the slabs make the bound the
+/// memory actually allocated, and cost one allocation per slab.
 ///
-/// The slabs form a ring, filled in turn (a segmented FIFO): when the slab being filled is
-/// full, the next one is emptied, dropping its entries, and filled next. A payload read from
-/// the older half of the ring is copied into the slab being filled, so what is read often
-/// survives its slab's turn, as in a least-recently-used cache, without a list to update on
+/// The slabs are filled in turn and dropped oldest first (a segmented FIFO): a payload goes
+/// into the slab being filled, or into a new one when it does not fit, and the oldest slabs
+/// are dropped with their entries to keep the memory within the capacity. A payload larger
+/// than a quarter of a slab gets a slab of its own size. A small payload read from a slab in
+/// the older half of the capacity is copied into the slab being filled, so what is read
+/// often outlives its slab, as in a least-recently-used cache, without a list to update on
 /// every hit.
 package final class ReadCache: Sendable {
     /// Where a cached payload is.
     private struct Entry {
-        var slab: Int
+        /// The number of its slab (see ``Slab/number``).
+        var slab: UInt64
         var offset: Int
         var count: Int
     }
 
     /// One block of payloads, filled from its start.
     private struct Slab {
-        /// Allocated when the slab is first filled.
-        var memory: UnsafeMutableRawPointer?
+        /// Slabs are numbered in the order they are made; those held are consecutive.
+        var number: UInt64
+        var memory: UnsafeMutableRawPointer
+        var size: Int
         var used = 0
         /// The keys of the payloads copied into the slab, to drop when it is emptied (a key
         /// whose entry has since moved to a newer slab is skipped).
@@ -34,30 +39,38 @@ package final class ReadCache: Sendable {
 
     private struct State {
         var entries: [FrameAddress: Entry] = [:]
-        var slabs: [Slab]
-        /// The slab being filled.
-        var current = 0
+        /// Oldest first.
+        var slabs: [Slab] = []
+        /// The slab that small payloads are copied into, until it is full.
+        var filling: UInt64?
+        var nextSlabNumber: UInt64 = 0
+        /// The sum of the slabs' sizes.
+        var allocated = 0
         var bytes = 0
         var hits = 0
         var misses = 0
         var isClosed = false
+
+        func index(of slab: UInt64) -> Int { Int(slab - slabs[0].number) }
     }
 
-    /// The capacity in payload bytes.
+    /// The capacity in payload bytes, and the most slab memory the cache allocates.
     package let capacity: Int
-    /// The size of a slab: the largest payload that is cached.
+    /// The size of a slab that holds many payloads.
     package let slabSize: Int
-    private let state: Mutex<State>
+    /// How many such slabs the capacity holds: a payload read from a slab at least half as
+    /// many slabs older than the newest is moved to the slab being filled.
+    private let slabsInCapacity: UInt64
+    private let state = Mutex(State())
 
     /// Creates a cache holding at most `capacity` payload bytes; 0 caches nothing.
     ///
-    /// The capacity is split into slabs of a sixteenth of it, at most 1 MiB each (so at least
-    /// 64 slabs for the default 64 MiB), and at least 64 KiB unless the whole cache is smaller.
+    /// Slabs are a sixteenth of the capacity, at most 1 MiB each (so 64 slabs for the default
+    /// 64 MiB), and at least 64 KiB unless the whole cache is smaller.
     package init(capacity: Int) {
         self.capacity = max(0, capacity)
         slabSize = min(self.capacity, max(64 << 10, min(1 << 20, self.capacity / 16)))
-        let count = slabSize == 0 ? 0 : self.capacity / slabSize
-        state = Mutex(State(slabs: Array(repeating: Slab(), count: count)))
+        slabsInCapacity = slabSize == 0 ? 0 : UInt64(self.capacity / slabSize)
     }
 
     deinit {
@@ -71,33 +84,37 @@ package final class ReadCache: Sendable {
 
     /// Calls `body` with a cached payload's bytes, under the cache's lock (so `body` should
     /// only copy what it needs), and counts a hit; returns nil, counting a miss, if the payload
-    /// is not cached. A payload read from the older half of the ring moves to the newest slab.
+    /// is not cached. A payload read from a slab in the older half of the capacity moves to the
+    /// slab being filled, unless it is larger than a sixteenth of a slab: the payload of a unit
+    /// of work of a thousand aggregates would be copied whole for a read of one record.
     package func withPayload<T>(for key: FrameAddress, _ body: (UnsafeRawBufferPointer) -> T) -> T? {
         state.withLock { state in
-            guard let entry = state.entries[key], let memory = state.slabs[entry.slab].memory else {
+            guard let entry = state.entries[key] else {
                 state.misses += 1
                 return nil
             }
             state.hits += 1
+            let slab = state.index(of: entry.slab)
+            let bytes = SlabBytes(start: state.slabs[slab].memory + entry.offset, count: entry.count)
             // Handed to `body` through a Sendable view: region checking would otherwise tie the
             // whole state to the caller's closure. `body` runs under the lock, as documented.
-            let result = body(SlabBytes(start: memory + entry.offset, count: entry.count).buffer)
-            let age = (state.current - entry.slab + state.slabs.count) % state.slabs.count
-            if 2 * age >= state.slabs.count {
-                Self.append(UnsafeRawBufferPointer(start: memory + entry.offset, count: entry.count), for: key,
-                            in: &state, slabSize: slabSize)
+            let result = body(bytes.buffer)
+            if 2 * (state.nextSlabNumber - 1 - entry.slab) >= slabsInCapacity, entry.count <= slabSize / 16 {
+                // Copied out first: making room for it may drop its own slab.
+                let payload = Array(bytes.buffer)
+                payload.withUnsafeBytes { Self.append($0, for: key, in: &state, capacity: capacity, slabSize: slabSize) }
             }
             return result
         }
     }
 
-    /// Caches a copy of a payload, emptying the oldest slab when the ring is full. A payload
-    /// larger than a slab is not kept, nor one already cached.
+    /// Caches a copy of a payload, dropping the oldest slabs to stay within the capacity. A
+    /// payload larger than the capacity is not kept, nor one already cached.
     package func insert(_ payload: [UInt8], for key: FrameAddress) {
-        guard payload.count <= slabSize, !payload.isEmpty else { return }
+        guard payload.count <= capacity, !payload.isEmpty else { return }
         state.withLock { state in
             guard !state.isClosed, state.entries[key] == nil else { return }
-            payload.withUnsafeBytes { Self.append($0, for: key, in: &state, slabSize: slabSize) }
+            payload.withUnsafeBytes { Self.append($0, for: key, in: &state, capacity: capacity, slabSize: slabSize) }
         }
     }
 
@@ -108,7 +125,7 @@ package final class ReadCache: Sendable {
 
     /// The bytes of slab memory allocated: at most ``capacity``.
     package var allocatedBytes: Int {
-        state.withLock { state in state.slabs.reduce(0) { $0 + ($1.memory == nil ? 0 : slabSize) } }
+        state.withLock { $0.allocated }
     }
 
     /// Drops every entry, frees the slabs and takes no more: a committer woken as its store
@@ -122,45 +139,71 @@ package final class ReadCache: Sendable {
         }
     }
 
-    /// Copies `bytes` into the slab being filled, moving on to the next slab (emptied first)
-    /// when they do not fit; a copy of a payload already cached replaces its entry.
-    private static func append(_ bytes: UnsafeRawBufferPointer, for key: FrameAddress, in state: inout State, slabSize: Int) {
-        if state.slabs[state.current].used + bytes.count > slabSize {
-            state.current = (state.current + 1) % state.slabs.count
-            empty(state.current, in: &state)
-        }
-        let slab = state.current
-        if state.slabs[slab].memory == nil {
-            state.slabs[slab].memory = .allocate(byteCount: slabSize, alignment: 16)
+    /// Copies `bytes` (at most the capacity) into the slab being filled, or into a new one
+    /// when they do not fit; a payload larger than a quarter of a slab gets a slab of its own
+    /// size, so that no slab wastes more than a quarter of itself at its end. A copy of a
+    /// payload already cached replaces its entry.
+    private static func append(_ bytes: UnsafeRawBufferPointer, for key: FrameAddress, in state: inout State,
+                               capacity: Int, slabSize: Int) {
+        let slab: Int
+        if bytes.count > slabSize / 4 {
+            slab = addSlab(size: bytes.count, in: &state, capacity: capacity)
+        } else if let filling = state.filling, state.slabs[state.index(of: filling)].used + bytes.count <= slabSize {
+            slab = state.index(of: filling)
+        } else {
+            slab = addSlab(size: slabSize, in: &state, capacity: capacity)
+            state.filling = state.slabs[slab].number
         }
         let offset = state.slabs[slab].used
-        // A move (see ``withPayload(for:_:)``) whose room is made by emptying its own slab
-        // copies the payload to that slab's start, over itself: `copyMemory` allows overlap.
-        (state.slabs[slab].memory! + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+        (state.slabs[slab].memory + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
         state.slabs[slab].used += bytes.count
         state.slabs[slab].keys.append(key)
-        if let old = state.entries.updateValue(Entry(slab: slab, offset: offset, count: bytes.count), forKey: key) {
+        let entry = Entry(slab: state.slabs[slab].number, offset: offset, count: bytes.count)
+        if let old = state.entries.updateValue(entry, forKey: key) {
             state.bytes -= old.count
         }
         state.bytes += bytes.count
     }
 
-    /// Drops the entries of a slab (not those that moved to a newer one) for it to be refilled.
-    private static func empty(_ slab: Int, in state: inout State) {
-        for key in state.slabs[slab].keys {
-            guard let entry = state.entries[key], entry.slab == slab else { continue }
+    /// Adds a slab of `size` bytes (at most the capacity) as the newest, dropping the oldest
+    /// ones until it fits; returns its index.
+    private static func addSlab(size: Int, in state: inout State, capacity: Int) -> Int {
+        var reusable: UnsafeMutableRawPointer?
+        while state.allocated + size > capacity {
+            let dropped = dropOldest(&state)
+            // A slab of the same size is taken over rather than freed and allocated again.
+            if reusable == nil, dropped.size == size {
+                reusable = dropped.memory
+            } else {
+                dropped.memory.deallocate()
+            }
+        }
+        let memory = reusable ?? .allocate(byteCount: size, alignment: 16)
+        state.slabs.append(Slab(number: state.nextSlabNumber, memory: memory, size: size))
+        state.nextSlabNumber += 1
+        state.allocated += size
+        return state.slabs.count - 1
+    }
+
+    /// Drops the oldest slab and its entries (not those that moved to a newer slab); returns
+    /// it, for its memory to be freed or reused.
+    private static func dropOldest(_ state: inout State) -> Slab {
+        let slab = state.slabs.removeFirst()
+        for key in slab.keys {
+            guard let entry = state.entries[key], entry.slab == slab.number else { continue }
             state.entries[key] = nil
             state.bytes -= entry.count
         }
-        state.slabs[slab].keys.removeAll(keepingCapacity: true)
-        state.slabs[slab].used = 0
+        state.allocated -= slab.size
+        if slab.number == state.filling { state.filling = nil }
+        return slab
     }
 
     private static func release(_ state: inout State) {
-        for index in state.slabs.indices {
-            state.slabs[index].memory?.deallocate()
-            state.slabs[index] = Slab()
-        }
+        for slab in state.slabs { slab.memory.deallocate() }
+        state.slabs = []
+        state.filling = nil
+        state.allocated = 0
     }
 }
 
