@@ -125,7 +125,8 @@ extension StorageEngine {
     private func encode(_ batch: WriteBatch, _ numbers: CommitNumbers) -> StagedCommit {
         let (payloadBytes, payload) = CommitPayload.encode(batch, versions: numbers.versions, firstEventPosition: numbers.eventPositions.lowerBound,
                                                            commitTimestamp: numbers.timestamp)
-        let frame = Frame.encode(sequence: numbers.sequence, payload: payloadBytes, salt: salt)
+        // Checksummed by the leader, which places it in its group's write.
+        let frame = Frame.encode(sequence: numbers.sequence, payload: payloadBytes, salt: salt, checksummed: false)
         return StagedCommit(epoch: numbers.epoch, sequence: numbers.sequence, versions: numbers.versions,
                             eventPositions: numbers.eventPositions, payload: payload, payloadBytes: payloadBytes, frame: frame)
     }

@@ -270,23 +270,20 @@ extension StorageEngine {
     private func append(_ commits: [StagedCommit], log: inout LogState) throws(StoreError) -> UInt64 {
         let offset = log.activeEnd
         do {
-            if commits.count == 1 {
-                try log.activeHandle.write(commits[0].frame, at: offset)
-            } else {
-                // Each frame records its place in the write, so that recovery can tell a torn
-                // write of the group from damage in the middle of the log.
-                log.groupBuffer.removeAll(keepingCapacity: true)
-                for (index, commit) in commits.enumerated() {
-                    let start = log.groupBuffer.count
-                    log.groupBuffer.append(contentsOf: commit.frame)
-                    log.groupBuffer.withUnsafeMutableBytes { bytes in
-                        Frame.place(UnsafeMutableRawBufferPointer(rebasing: bytes[start..<start + commit.frame.count]),
-                                    at: index, of: commits.count, salt: salt)
-                    }
+            // Each frame records its place in the write, so that recovery can tell a torn write
+            // of the group from damage in the middle of the log, and is checksummed with it
+            // (a staged frame has no CRCs yet).
+            log.groupBuffer.removeAll(keepingCapacity: true)
+            for (index, commit) in commits.enumerated() {
+                let start = log.groupBuffer.count
+                log.groupBuffer.append(contentsOf: commit.frame)
+                log.groupBuffer.withUnsafeMutableBytes { bytes in
+                    Frame.place(UnsafeMutableRawBufferPointer(rebasing: bytes[start..<start + commit.frame.count]),
+                                at: index, of: commits.count, salt: salt)
                 }
-                defer { if log.groupBuffer.capacity > Self.keptGroupBufferBytes { log.groupBuffer = [] } }
-                try log.activeHandle.write(log.groupBuffer, at: offset)
             }
+            defer { if log.groupBuffer.capacity > Self.keptGroupBufferBytes { log.groupBuffer = [] } }
+            try log.activeHandle.write(log.groupBuffer, at: offset)
         } catch {
             do {
                 try log.activeHandle.truncate(to: offset)

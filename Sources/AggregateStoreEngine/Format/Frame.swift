@@ -33,7 +33,11 @@ package enum Frame {
     /// Encodes one commit's payload as a frame: compressed when LZ4 shrinks it, then checksummed.
     /// The frame is marked as a write of its own (index 0, ends its write); ``place(_:at:of:salt:)``
     /// re-marks a frame written together with others.
-    package static func encode(sequence: UInt64, payload: [UInt8], salt: UInt64) -> [UInt8] {
+    ///
+    /// Without `checksummed`, the frame's place and CRCs are left for `place` to fill in: the
+    /// commit path places every frame once its group is known, and would otherwise checksum
+    /// each frame twice.
+    package static func encode(sequence: UInt64, payload: [UInt8], salt: UInt64, checksummed: Bool = true) -> [UInt8] {
         let headerLength = Format.frameHeaderLength
         // One allocation: LZ4 compresses straight into the frame, behind its header, and gives
         // up when the block would not be smaller than the payload, which is then copied there.
@@ -53,7 +57,7 @@ package enum Frame {
             // The index in its write and both CRCs are filled in by `place`.
             initializedCount = headerLength + storedLength
         }
-        frame.withUnsafeMutableBytes { place($0, at: 0, of: 1, salt: salt) }
+        if checksummed { frame.withUnsafeMutableBytes { place($0, at: 0, of: 1, salt: salt) } }
         // The frame waits in the commit queue.
         return frame.trimmingSlack()
     }
