@@ -182,28 +182,32 @@ extension StorageEngine {
     func validate(_ batch: WriteBatch) throws(StoreError) {
         guard !batch.isEmpty else { throw StoreError(.invalidArgument, "the batch is empty") }
         try checkName(batch.unitOfWorkId, "unit-of-work id")
-        for operation in batch.operations {
-            switch operation {
-            case let .put(table, id, record, foreignKeys, _):
-                try checkName(table, "table")
-                try checkName(id, "id")
-                guard record.count <= configuration.effectiveMaximumRecordSize else {
-                    throw StoreError(.recordTooLarge, "record \(table)/\(id) has \(record.count) bytes; the maximum is \(configuration.effectiveMaximumRecordSize)")
-                }
-                for key in foreignKeys {
-                    try checkName(key.field, "foreign-key field")
-                    try checkName(key.value, "foreign-key value")
-                }
-            case let .delete(table, id, _):
-                try checkName(table, "table")
-                try checkName(id, "id")
-            case let .event(event):
-                try checkName(event.id, "event id")
-                try checkName(event.type, "event type")
-                try checkName(event.aggregateTable, "event aggregate table")
-                try checkName(event.aggregateId, "event aggregate id")
-                guard event.payload.count <= configuration.effectiveMaximumRecordSize else {
-                    throw StoreError(.recordTooLarge, "event \(event.id) has \(event.payload.count) bytes; the maximum is \(configuration.effectiveMaximumRecordSize)")
+        // Through a buffer pointer, whose elements are matched in place: iterating the array
+        // copies each operation (retaining its strings and arrays) and releases it after.
+        try batch.operations.withUnsafeBufferPointer { operations throws(StoreError) in
+            for index in operations.indices {
+                switch operations[index] {
+                case let .put(table, id, record, foreignKeys, _):
+                    try checkName(table, "table")
+                    try checkName(id, "id")
+                    guard record.count <= configuration.effectiveMaximumRecordSize else {
+                        throw StoreError(.recordTooLarge, "record \(table)/\(id) has \(record.count) bytes; the maximum is \(configuration.effectiveMaximumRecordSize)")
+                    }
+                    for key in foreignKeys {
+                        try checkName(key.field, "foreign-key field")
+                        try checkName(key.value, "foreign-key value")
+                    }
+                case let .delete(table, id, _):
+                    try checkName(table, "table")
+                    try checkName(id, "id")
+                case let .event(event):
+                    try checkName(event.id, "event id")
+                    try checkName(event.type, "event type")
+                    try checkName(event.aggregateTable, "event aggregate table")
+                    try checkName(event.aggregateId, "event aggregate id")
+                    guard event.payload.count <= configuration.effectiveMaximumRecordSize else {
+                        throw StoreError(.recordTooLarge, "event \(event.id) has \(event.payload.count) bytes; the maximum is \(configuration.effectiveMaximumRecordSize)")
+                    }
                 }
             }
         }

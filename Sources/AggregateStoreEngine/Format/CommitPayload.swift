@@ -46,24 +46,27 @@ package struct CommitPayload: Sendable, Equatable {
         writer.writeVarint(UInt64(batch.operations.count))
         var nextVersion = versions.makeIterator()
         var nextPosition = firstEventPosition
-        for operation in batch.operations {
-            switch operation {
-            case let .put(table, id, record, foreignKeys, _):
-                let version = nextVersion.next()!
-                let start = writePut(&writer, table: table, id: id, version: version, foreignKeys: foreignKeys, record: record)
-                operations.append(.put(table: table, id: id, version: version, foreignKeys: foreignKeys,
-                                       record: start..<start + record.count))
-            case let .delete(table, id, _):
-                let version = nextVersion.next()!
-                writeDelete(&writer, table: table, id: id, version: version)
-                operations.append(.delete(table: table, id: id, version: version))
-            case let .event(event):
-                writeEvent(&writer, event, position: nextPosition)
-                operations.append(.event(event, position: nextPosition))
-                // Wrapping only past the last event of a payload whose positions end at
-                // UInt64.max, which the decoder accepts and the fuzzers re-encode; no engine
-                // ever gets near it.
-                nextPosition &+= 1
+        // Matched in place, as in ``StorageEngine/validate(_:)``.
+        batch.operations.withUnsafeBufferPointer { batchOperations in
+            for index in batchOperations.indices {
+                switch batchOperations[index] {
+                case let .put(table, id, record, foreignKeys, _):
+                    let version = nextVersion.next()!
+                    let start = writePut(&writer, table: table, id: id, version: version, foreignKeys: foreignKeys, record: record)
+                    operations.append(.put(table: table, id: id, version: version, foreignKeys: foreignKeys,
+                                           record: start..<start + record.count))
+                case let .delete(table, id, _):
+                    let version = nextVersion.next()!
+                    writeDelete(&writer, table: table, id: id, version: version)
+                    operations.append(.delete(table: table, id: id, version: version))
+                case let .event(event):
+                    writeEvent(&writer, event, position: nextPosition)
+                    operations.append(.event(event, position: nextPosition))
+                    // Wrapping only past the last event of a payload whose positions end at
+                    // UInt64.max, which the decoder accepts and the fuzzers re-encode; no engine
+                    // ever gets near it.
+                    nextPosition &+= 1
+                }
             }
         }
         let payload = CommitPayload(unitOfWorkId: batch.unitOfWorkId, commitTimestamp: commitTimestamp, operations: operations)
@@ -137,16 +140,19 @@ package struct CommitPayload: Sendable, Equatable {
     /// An upper estimate of the encoded size, so encoding allocates once.
     package static func estimatedSize(of batch: WriteBatch) -> Int {
         var size = 32 + batch.unitOfWorkId.utf8.count
-        for operation in batch.operations {
-            switch operation {
-            case let .put(table, id, record, foreignKeys, _):
-                size += 40 + table.utf8.count + id.utf8.count + record.count
-                for key in foreignKeys { size += 10 + key.field.utf8.count + key.value.utf8.count }
-            case let .delete(table, id, _):
-                size += 30 + table.utf8.count + id.utf8.count
-            case let .event(event):
-                size += 60 + event.id.utf8.count + event.type.utf8.count + event.aggregateTable.utf8.count
-                    + event.aggregateId.utf8.count + event.payload.count
+        // Matched in place, as in ``StorageEngine/validate(_:)``.
+        batch.operations.withUnsafeBufferPointer { operations in
+            for index in operations.indices {
+                switch operations[index] {
+                case let .put(table, id, record, foreignKeys, _):
+                    size += 40 + table.utf8.count + id.utf8.count + record.count
+                    for key in foreignKeys { size += 10 + key.field.utf8.count + key.value.utf8.count }
+                case let .delete(table, id, _):
+                    size += 30 + table.utf8.count + id.utf8.count
+                case let .event(event):
+                    size += 60 + event.id.utf8.count + event.type.utf8.count + event.aggregateTable.utf8.count
+                        + event.aggregateId.utf8.count + event.payload.count
+                }
             }
         }
         return size
