@@ -134,6 +134,51 @@ struct FormatTests {
         #expect(manifestError?.code == .unsupportedFormat)
     }
 
+    @Test func theEncodedSizeBoundHoldsAtTheWidestFields() throws {
+        // Names of the longest length, versions and positions whose varints take 10 bytes,
+        // many foreign keys and empty bodies: the payload is written in place into the room
+        // the bound reckons (a write past it traps), and it decodes to what was encoded.
+        let long = String(repeating: "n", count: Format.maximumNameLength)
+        var batch = WriteBatch(unitOfWorkId: long)
+        batch.put(table: long, id: long, record: [], foreignKeys: (0..<50).map { ForeignKey(field: long, value: "\($0)") })
+        batch.put(table: "t", id: "i", record: [])
+        batch.delete(table: long, id: long)
+        batch.append(OutboxEvent(id: long, type: long, aggregateTable: long, aggregateId: long, occurredAt: .min, payload: []))
+        batch.append(OutboxEvent(id: "e", type: "t", aggregateTable: "a", aggregateId: "b", occurredAt: 0, payload: []))
+        let (bytes, encoded) = CommitPayload.encode(batch, versions: [.max, .max, .max], firstEventPosition: .max - 1,
+                                                    commitTimestamp: .min)
+        #expect(bytes.count <= CommitPayload.estimatedSize(of: batch))
+        #expect(try bytes.withUnsafeBytes { try CommitPayload.decode($0) } == encoded)
+        // Compaction's re-encoding of the same operations is bounded the same way.
+        let kept = CommitPayload.encode(keeping: encoded.operations, of: encoded, source: bytes)
+        #expect(kept.bytes == bytes && kept.payload == encoded)
+        #expect(CommitPayload.estimatedSize(of: encoded.operations, unitOfWorkId: long) == CommitPayload.estimatedSize(of: batch))
+    }
+
+    @Test func theBoundedWriterWritesWhatTheGrowingWriterWrites() {
+        var random = SplitMix64(seed: 5)
+        var growing = ByteWriter()
+        let bytes = [UInt8](unsafeUninitializedCapacity: 1 << 16) { buffer, count in
+            var bounded = BoundedByteWriter(buffer)
+            for _ in 0..<500 {
+                let value = UInt64.random(in: 0...UInt64.max, using: &random) >> UInt64.random(in: 0...63, using: &random)
+                let text = String(repeating: "é", count: Int(value % 40))
+                let run = (0..<Int(value % 50)).map { UInt8(truncatingIfNeeded: $0) }
+                growing.writeVarint(value)
+                bounded.writeVarint(value)
+                growing.writeInt64(Int64(bitPattern: value))
+                bounded.writeInt64(Int64(bitPattern: value))
+                growing.writeString(text)
+                bounded.writeString(text)
+                #expect(growing.writeLengthPrefixed(run) == bounded.writeLengthPrefixed(run))
+                growing.writeUInt8(UInt8(truncatingIfNeeded: value))
+                bounded.writeUInt8(UInt8(truncatingIfNeeded: value))
+            }
+            count = bounded.count
+        }
+        #expect(bytes == growing.bytes)
+    }
+
     @Test func varintRoundTripAtEveryWidth() throws {
         var writer = ByteWriter()
         let values: [UInt64] = [0, 1, 127, 128, 16_383, 16_384, UInt64(UInt32.max), UInt64.max]

@@ -38,39 +38,45 @@ package struct CommitPayload: Sendable, Equatable {
     package static func encode(
         _ batch: WriteBatch, versions: [UInt64], firstEventPosition: UInt64, commitTimestamp: Int64
     ) -> (bytes: [UInt8], payload: CommitPayload) {
-        var writer = ByteWriter(capacity: estimatedSize(of: batch))
         var operations: [Operation] = []
         operations.reserveCapacity(batch.operations.count)
-        writer.writeString(batch.unitOfWorkId)
-        writer.writeInt64(commitTimestamp)
-        writer.writeVarint(UInt64(batch.operations.count))
-        var nextVersion = versions.makeIterator()
-        var nextPosition = firstEventPosition
-        // Matched in place, as in ``StorageEngine/validate(_:)``.
-        batch.operations.withUnsafeBufferPointer { batchOperations in
-            for index in batchOperations.indices {
-                switch batchOperations[index] {
-                case let .put(table, id, record, foreignKeys, _):
-                    let version = nextVersion.next()!
-                    let start = writePut(&writer, table: table, id: id, version: version, foreignKeys: foreignKeys, record: record)
-                    operations.append(.put(table: table, id: id, version: version, foreignKeys: foreignKeys,
-                                           record: start..<start + record.count))
-                case let .delete(table, id, _):
-                    let version = nextVersion.next()!
-                    writeDelete(&writer, table: table, id: id, version: version)
-                    operations.append(.delete(table: table, id: id, version: version))
-                case let .event(event):
-                    writeEvent(&writer, event, position: nextPosition)
-                    operations.append(.event(event, position: nextPosition))
-                    // Wrapping only past the last event of a payload whose positions end at
-                    // UInt64.max, which the decoder accepts and the fuzzers re-encode; no engine
-                    // ever gets near it.
-                    nextPosition &+= 1
+        // Written in place into one allocation, which the estimate bounds.
+        let bytes = [UInt8](unsafeUninitializedCapacity: estimatedSize(of: batch)) { buffer, initializedCount in
+            var writer = BoundedByteWriter(buffer)
+            writer.writeString(batch.unitOfWorkId)
+            writer.writeInt64(commitTimestamp)
+            writer.writeVarint(UInt64(batch.operations.count))
+            var nextVersion = versions.makeIterator()
+            var nextPosition = firstEventPosition
+            // Matched in place, as in ``StorageEngine/validate(_:)``.
+            batch.operations.withUnsafeBufferPointer { batchOperations in
+                for index in batchOperations.indices {
+                    switch batchOperations[index] {
+                    case let .put(table, id, record, foreignKeys, _):
+                        let version = nextVersion.next()!
+                        let start = record.withUnsafeBytes { record in
+                            writePut(&writer, table: table, id: id, version: version, foreignKeys: foreignKeys, record: record)
+                        }
+                        operations.append(.put(table: table, id: id, version: version, foreignKeys: foreignKeys,
+                                               record: start..<start + record.count))
+                    case let .delete(table, id, _):
+                        let version = nextVersion.next()!
+                        writeDelete(&writer, table: table, id: id, version: version)
+                        operations.append(.delete(table: table, id: id, version: version))
+                    case let .event(event):
+                        writeEvent(&writer, event, position: nextPosition)
+                        operations.append(.event(event, position: nextPosition))
+                        // Wrapping only past the last event of a payload whose positions end at
+                        // UInt64.max, which the decoder accepts and the fuzzers re-encode; no engine
+                        // ever gets near it.
+                        nextPosition &+= 1
+                    }
                 }
             }
+            initializedCount = writer.count
         }
         let payload = CommitPayload(unitOfWorkId: batch.unitOfWorkId, commitTimestamp: commitTimestamp, operations: operations)
-        return (writer.bytes, payload)
+        return (bytes, payload)
     }
 
     /// Encodes the operations of a logged commit that compaction keeps, with the commit's own
@@ -78,35 +84,37 @@ package struct CommitPayload: Sendable, Equatable {
     /// `source`, the payload they were decoded from.
     package static func encode(keeping operations: [Operation], of payload: CommitPayload,
                                source: [UInt8]) -> (bytes: [UInt8], payload: CommitPayload) {
-        var writer = ByteWriter(capacity: 32 + payload.unitOfWorkId.utf8.count + operations.reduce(0) { size, operation in
-            if case let .put(table, id, _, keys, record) = operation { return size + 64 + table.utf8.count + id.utf8.count + record.count + keys.count * 32 }
-            return size + 256
-        })
         var kept: [Operation] = []
         kept.reserveCapacity(operations.count)
-        writer.writeString(payload.unitOfWorkId)
-        writer.writeInt64(payload.commitTimestamp)
-        writer.writeVarint(UInt64(operations.count))
-        for operation in operations {
-            switch operation {
-            case let .put(table, id, version, foreignKeys, record):
-                let start = writePut(&writer, table: table, id: id, version: version, foreignKeys: foreignKeys,
-                                     record: Array(source[record]))
-                kept.append(.put(table: table, id: id, version: version, foreignKeys: foreignKeys, record: start..<start + record.count))
-            case let .delete(table, id, version):
-                writeDelete(&writer, table: table, id: id, version: version)
-                kept.append(operation)
-            case let .event(event, position):
-                writeEvent(&writer, event, position: position)
-                kept.append(operation)
+        let bytes = [UInt8](unsafeUninitializedCapacity: estimatedSize(of: operations, unitOfWorkId: payload.unitOfWorkId)) { buffer, initializedCount in
+            var writer = BoundedByteWriter(buffer)
+            writer.writeString(payload.unitOfWorkId)
+            writer.writeInt64(payload.commitTimestamp)
+            writer.writeVarint(UInt64(operations.count))
+            for operation in operations {
+                switch operation {
+                case let .put(table, id, version, foreignKeys, record):
+                    let start = source.withUnsafeBytes { source in
+                        writePut(&writer, table: table, id: id, version: version, foreignKeys: foreignKeys,
+                                 record: UnsafeRawBufferPointer(rebasing: source[record]))
+                    }
+                    kept.append(.put(table: table, id: id, version: version, foreignKeys: foreignKeys, record: start..<start + record.count))
+                case let .delete(table, id, version):
+                    writeDelete(&writer, table: table, id: id, version: version)
+                    kept.append(operation)
+                case let .event(event, position):
+                    writeEvent(&writer, event, position: position)
+                    kept.append(operation)
+                }
             }
+            initializedCount = writer.count
         }
-        return (writer.bytes, CommitPayload(unitOfWorkId: payload.unitOfWorkId, commitTimestamp: payload.commitTimestamp, operations: kept))
+        return (bytes, CommitPayload(unitOfWorkId: payload.unitOfWorkId, commitTimestamp: payload.commitTimestamp, operations: kept))
     }
 
     /// Writes a put operation; returns where its record's bytes start.
-    private static func writePut(_ writer: inout ByteWriter, table: String, id: String, version: UInt64,
-                                 foreignKeys: [ForeignKey], record: [UInt8]) -> Int {
+    private static func writePut(_ writer: inout BoundedByteWriter, table: String, id: String, version: UInt64,
+                                 foreignKeys: [ForeignKey], record: UnsafeRawBufferPointer) -> Int {
         writer.writeUInt8(Format.OperationTag.put.rawValue)
         writer.writeString(table)
         writer.writeString(id)
@@ -119,14 +127,14 @@ package struct CommitPayload: Sendable, Equatable {
         return writer.writeLengthPrefixed(record)
     }
 
-    private static func writeDelete(_ writer: inout ByteWriter, table: String, id: String, version: UInt64) {
+    private static func writeDelete(_ writer: inout BoundedByteWriter, table: String, id: String, version: UInt64) {
         writer.writeUInt8(Format.OperationTag.delete.rawValue)
         writer.writeString(table)
         writer.writeString(id)
         writer.writeVarint(version)
     }
 
-    private static func writeEvent(_ writer: inout ByteWriter, _ event: OutboxEvent, position: UInt64) {
+    private static func writeEvent(_ writer: inout BoundedByteWriter, _ event: OutboxEvent, position: UInt64) {
         writer.writeUInt8(Format.OperationTag.event.rawValue)
         writer.writeVarint(position)
         writer.writeString(event.id)
@@ -137,7 +145,12 @@ package struct CommitPayload: Sendable, Equatable {
         writer.writeLengthPrefixed(event.payload)
     }
 
-    /// An upper estimate of the encoded size, so encoding allocates once.
+    /// An upper bound of the encoded size, so that encoding writes in place into one
+    /// allocation (``BoundedByteWriter`` traps past it). With lengths below 32 GiB, whose
+    /// varints take at most 5 bytes, a put's fields besides its names, keys and record take
+    /// at most 36 bytes (tag, two name lengths, the version, the key count, the record
+    /// length), a foreign key's two lengths 10, a delete's fields 21, an event's 44 and the
+    /// header's 23.
     package static func estimatedSize(of batch: WriteBatch) -> Int {
         var size = 32 + batch.unitOfWorkId.utf8.count
         // Matched in place, as in ``StorageEngine/validate(_:)``.
@@ -156,6 +169,23 @@ package struct CommitPayload: Sendable, Equatable {
             }
         }
         return size
+    }
+
+    /// The same upper bound as ``estimatedSize(of:)``, for operations as logged.
+    package static func estimatedSize(of operations: [Operation], unitOfWorkId: String) -> Int {
+        operations.reduce(32 + unitOfWorkId.utf8.count) { size, operation in
+            switch operation {
+            case let .put(table, id, _, foreignKeys, record):
+                foreignKeys.reduce(size + 40 + table.utf8.count + id.utf8.count + record.count) {
+                    $0 + 10 + $1.field.utf8.count + $1.value.utf8.count
+                }
+            case let .delete(table, id, _):
+                size + 30 + table.utf8.count + id.utf8.count
+            case let .event(event, _):
+                size + 60 + event.id.utf8.count + event.type.utf8.count + event.aggregateTable.utf8.count
+                    + event.aggregateId.utf8.count + event.payload.count
+            }
+        }
     }
 
     /// Decodes a payload, rejecting unknown tags, over-long names, lengths past the end,
