@@ -40,58 +40,68 @@ extension StorageEngine {
         }
     }
 
-    /// Stages one caller's batches in order and queues them for the log. Each is checked and
-    /// numbered, and queued, in one step under the writer lock, so that the queue is in
-    /// sequence order; then it is encoded outside the lock, so that callers encode in parallel
-    /// (a leader takes only commits whose frames are ready). A batch that is refused (an
-    /// expectation fails, it is too large, the store is closed) gets its error, takes no number
-    /// and is not queued.
+    /// Stages a batch and queues it for the log. It is checked and numbered, and queued, in
+    /// one step under the writer lock, so that the queue is in sequence order; then it is
+    /// encoded outside the lock, so that callers encode in parallel (a leader takes only
+    /// commits whose frames are ready). A batch that is refused (an expectation fails, it is
+    /// too large, the store is closed) gets its error, takes no number and is not queued.
+    /// - Parameter waiter: How the caller waits for the outcome.
+    /// - Returns: The queued request or the error, and whether the caller now leads.
+    func stage(_ batch: WriteBatch, waiter: CommitRequest.Waiter) -> (request: Result<CommitRequest, StoreError>, leads: Bool) {
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer { commitCosts.recordStaging(DispatchTime.now().uptimeNanoseconds - started) }
+        var slot = StagingSlot(batch, waiter: waiter, maximumBatchSize: configuration.effectiveMaximumBatchSize)
+        let leads = writer.withLockYielding { writer in
+            number(&slot, batch, writer: &writer)
+            sweepAppliedKeys(&writer)
+            return slot.refusal == nil && commitQueue.enqueue(CollectionOfOne(slot.request))
+        }
+        if let numbers = slot.numbers { slot.request.markStaged(encode(batch, numbers)) }
+        return (slot.outcome, leads)
+    }
+
+    /// Stages one caller's batches in order, as ``stage(_:waiter:)`` does each, and queues
+    /// them together, for the crash suite's group commits.
     /// - Parameter waiter: How the caller of each batch waits for its outcome.
     /// - Returns: Each batch's queued request or error, and whether the caller now leads.
     func stage(_ batches: [WriteBatch], waiter: () -> CommitRequest.Waiter)
         -> (requests: [Result<CommitRequest, StoreError>], leads: Bool) {
         let started = DispatchTime.now().uptimeNanoseconds
         defer { commitCosts.recordStaging((DispatchTime.now().uptimeNanoseconds - started) / UInt64(max(1, batches.count))) }
-        // One slot per batch, filled in under the lock; whatever needs no lock is done before.
-        var slots = batches.map { batch in
-            StagingSlot(request: CommitRequest(waiter: waiter()),
-                        mayBeTooLarge: CommitPayload.estimatedSize(of: batch) > configuration.effectiveMaximumBatchSize)
-        }
+        var slots = batches.map { StagingSlot($0, waiter: waiter(), maximumBatchSize: configuration.effectiveMaximumBatchSize) }
         let leads = writer.withLockYielding { writer in
-            for index in slots.indices {
-                do throws(StoreError) {
-                    try checkWritable(writer)
-                    let numbers = try number(batches[index], writer: writer)
-                    // A batch that might exceed the limit is encoded here, where it can still
-                    // be refused before it takes a number.
-                    if slots[index].mayBeTooLarge {
-                        let commit = encode(batches[index], numbers)
-                        guard commit.payloadBytes.count <= configuration.effectiveMaximumBatchSize else {
-                            throw StoreError(.recordTooLarge, "the batch encodes to \(commit.payloadBytes.count) bytes; the maximum is \(configuration.effectiveMaximumBatchSize)")
-                        }
-                        slots[index].request.markStaged(commit)
-                    } else {
-                        slots[index].numbers = numbers
-                    }
-                    for (key, state) in numbers.keys { writer.inFlight[key] = (state, numbers.sequence) }
-                    writer.nextSequence += 1
-                    writer.nextEventPosition = numbers.eventPositions.upperBound
-                } catch {
-                    slots[index].refusal = error
-                }
-            }
+            for index in slots.indices { number(&slots[index], batches[index], writer: &writer) }
             sweepAppliedKeys(&writer)
-            // One batch, as every caller but the crash suite's commits: appending a filtered
-            // sequence showed up in profiles.
-            if slots.count == 1 {
-                return slots[0].refusal == nil && commitQueue.enqueue(CollectionOfOne(slots[0].request))
-            }
             return commitQueue.enqueue(slots.lazy.filter { $0.refusal == nil }.map(\.request))
         }
         for (slot, batch) in zip(slots, batches) {
             if let numbers = slot.numbers { slot.request.markStaged(encode(batch, numbers)) }
         }
-        return (slots.map { slot in slot.refusal.map { .failure($0) } ?? .success(slot.request) }, leads)
+        return (slots.map(\.outcome), leads)
+    }
+
+    /// Checks and numbers a batch under the writer lock and counts it as staged, or records
+    /// its refusal in its slot. A batch that might exceed the limit is encoded here, where it
+    /// can still be refused before it takes a number; the others are encoded after the lock.
+    private func number(_ slot: inout StagingSlot, _ batch: WriteBatch, writer: inout WriterState) {
+        do throws(StoreError) {
+            try checkWritable(writer)
+            let numbers = try number(batch, writer: writer)
+            if slot.mayBeTooLarge {
+                let commit = encode(batch, numbers)
+                guard commit.payloadBytes.count <= configuration.effectiveMaximumBatchSize else {
+                    throw StoreError(.recordTooLarge, "the batch encodes to \(commit.payloadBytes.count) bytes; the maximum is \(configuration.effectiveMaximumBatchSize)")
+                }
+                slot.request.markStaged(commit)
+            } else {
+                slot.numbers = numbers
+            }
+            for (key, state) in numbers.keys { writer.inFlight[key] = (state, numbers.sequence) }
+            writer.nextSequence += 1
+            writer.nextEventPosition = numbers.eventPositions.upperBound
+        } catch {
+            slot.refusal = error
+        }
     }
 
     /// Forgets the staged keys of applied commits once ``WriterState/inFlight`` has doubled
@@ -229,6 +239,15 @@ private struct StagingSlot {
     var numbers: CommitNumbers?
     /// Why the batch was refused.
     var refusal: StoreError?
+
+    /// A slot whose size check is done before the lock, as it needs none.
+    init(_ batch: WriteBatch, waiter: CommitRequest.Waiter, maximumBatchSize: Int) {
+        request = CommitRequest(waiter: waiter)
+        mayBeTooLarge = CommitPayload.estimatedSize(of: batch) > maximumBatchSize
+    }
+
+    /// The queued request, or the refusal.
+    var outcome: Result<CommitRequest, StoreError> { refusal.map { .failure($0) } ?? .success(request) }
 }
 
 /// A commit's numbers, assigned under the writer lock.

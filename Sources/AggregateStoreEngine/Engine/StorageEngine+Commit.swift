@@ -54,8 +54,8 @@ extension StorageEngine {
     @discardableResult
     public func commit(_ batch: WriteBatch) throws(StoreError) -> CommitReceipt {
         try validate(batch)
-        let (staged, leads) = stage([batch]) { .thread(DispatchSemaphore(value: 0)) }
-        let request = try staged[0].get()
+        let (staged, leads) = stage(batch, waiter: .thread(DispatchSemaphore(value: 0)))
+        let request = try staged.get()
         if leads || request.waitForTurn() {
             leadGroup(caller: request)
         }
@@ -74,8 +74,8 @@ extension StorageEngine {
         // with its refusal here), and a checked one costs an allocation per commit.
         var request: CommitRequest?
         let outcome = await withUnsafeContinuation { (continuation: UnsafeContinuation<Result<CommitReceipt, StoreError>, Never>) in
-            let (staged, leads) = stage([batch]) { .task(continuation) }
-            switch staged[0] {
+            let (staged, leads) = stage(batch, waiter: .task(continuation))
+            switch staged {
             case let .failure(error):
                 continuation.resume(returning: .failure(error))
             case let .success(staged):
