@@ -28,9 +28,10 @@ public struct EngineConfiguration: Sendable, Hashable {
     /// segment, since a frame never spans segments (see ``effectiveMaximumBatchSize``).
     public var maximumBatchSize: Int = 32 << 20
     /// Bytes of decompressed frame payloads kept for reads, and the most memory the cache
-    /// allocates for them. Default 64 MiB; 0 disables the cache. The cache is a ring of slabs
-    /// of a sixteenth of it (at most 1 MiB, at least 64 KiB); a payload larger than a slab is
-    /// not cached.
+    /// allocates for them. Default 64 MiB; 0 disables the cache. The cache copies payloads
+    /// into slabs of a sixteenth of it (at most 1 MiB, at least 64 KiB), a payload larger
+    /// than a quarter of a slab into a slab of its own; one larger than the whole cache is not
+    /// cached.
     public var readCacheSize: Int = 64 << 20
     /// The most concurrent commits written with one `pwrite` and made durable with one
     /// `fdatasync` (group commit). Each keeps its own frame and sequence number. Default 256,

@@ -20,6 +20,9 @@ extension StorageEngine {
         package var hasCompactedSegments = false
         /// Where a group's frames are joined for their one `pwrite`, kept between groups.
         var groupBuffer: [UInt8] = []
+        /// The zeros written ahead of the frames, made once: a fresh megabyte of zeros each
+        /// time cost its first-touch page faults every time.
+        var zeros: [UInt8] = []
         /// Opens once the last group written is applied to the indexes, and every group before it.
         var lastGroupApplied = ApplyLatch(open: true)
         /// The end of what the active segment's file holds: its frames, then the zeros written
@@ -326,9 +329,13 @@ extension StorageEngine {
         log.writtenEnd = end
         let target = min(UInt64(configuration.segmentSize), end + UInt64(configuration.preallocationSize))
         guard target > end else { return }
-        let zeros = [UInt8](repeating: 0, count: Int(target - end))
+        let count = Int(target - end)
+        if log.zeros.count < count { log.zeros = [UInt8](repeating: 0, count: configuration.preallocationSize) }
         do {
-            try log.activeHandle.write(zeros, at: end)
+            let handle = log.activeHandle
+            try log.zeros.withUnsafeBytes { zeros in
+                Result { () throws(StoreError) in try handle.write(UnsafeRawBufferPointer(rebasing: zeros[..<count]), at: end) }
+            }.get()
             log.writtenEnd = target
         } catch {
             // Part of the zeros may be there: the cut at a roll or close must still cover them.
