@@ -1,5 +1,10 @@
 import Dispatch
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The first stage of a commit, done by its own caller under the writer lock: the batch is
 /// checked against the store and the commits staged before it, numbered (sequence number,
@@ -309,8 +314,8 @@ package func checkName(_ name: String, _ what: String) throws(StoreError) {
     guard length <= Format.maximumNameLength else {
         throw StoreError(.invalidArgument, "the \(what) has \(length) bytes; the maximum is \(Format.maximumNameLength)")
     }
-    // Through the contiguous bytes when there are some: the generic `contains` over a
-    // String's UTF-8 view costs more than the rest of the check.
-    let hasNUL = name.utf8.withContiguousStorageIfAvailable { $0.contains(0) } ?? name.utf8.contains(0)
+    // Through the contiguous bytes when there are some, with `memchr`: the generic `contains`
+    // over a String's UTF-8 view costs more than the rest of the check.
+    let hasNUL = name.utf8.withContiguousStorageIfAvailable { bytes in bytes.baseAddress.map { memchr($0, 0, bytes.count) != nil } ?? false } ?? name.utf8.contains(0)
     guard !hasNUL else { throw StoreError(.invalidArgument, "the \(what) contains a NUL byte") }
 }
