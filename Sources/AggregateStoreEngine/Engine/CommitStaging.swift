@@ -57,7 +57,7 @@ extension StorageEngine {
         defer { commitCosts.recordStaging(DispatchTime.now().uptimeNanoseconds - started) }
         var slot = StagingSlot(batch, waiter: waiter, maximumBatchSize: configuration.effectiveMaximumBatchSize)
         let leads = writer.withLockYielding { writer in
-            number(&slot, batch, writer: &writer)
+            checkAndNumber(&slot, batch, writer: &writer)
             sweepAppliedKeys(&writer)
             return slot.refusal == nil && commitQueue.enqueue(CollectionOfOne(slot.request))
         }
@@ -75,7 +75,7 @@ extension StorageEngine {
         defer { commitCosts.recordStaging((DispatchTime.now().uptimeNanoseconds - started) / UInt64(max(1, batches.count))) }
         var slots = batches.map { StagingSlot($0, waiter: waiter(), maximumBatchSize: configuration.effectiveMaximumBatchSize) }
         let leads = writer.withLockYielding { writer in
-            for index in slots.indices { number(&slots[index], batches[index], writer: &writer) }
+            for index in slots.indices { checkAndNumber(&slots[index], batches[index], writer: &writer) }
             sweepAppliedKeys(&writer)
             return commitQueue.enqueue(slots.lazy.filter { $0.refusal == nil }.map(\.request))
         }
@@ -88,7 +88,7 @@ extension StorageEngine {
     /// Checks and numbers a batch under the writer lock and counts it as staged, or records
     /// its refusal in its slot. A batch that might exceed the limit is encoded here, where it
     /// can still be refused before it takes a number; the others are encoded after the lock.
-    private func number(_ slot: inout StagingSlot, _ batch: WriteBatch, writer: inout WriterState) {
+    private func checkAndNumber(_ slot: inout StagingSlot, _ batch: WriteBatch, writer: inout WriterState) {
         do throws(StoreError) {
             try checkWritable(writer)
             let numbers = try number(batch, writer: writer)

@@ -332,6 +332,7 @@ extension StorageEngine {
         let count = Int(target - end)
         if log.zeros.count < count { log.zeros = [UInt8](repeating: 0, count: configuration.preallocationSize) }
         do {
+            // Through a Result: a typed-throws closure here crashed the Swift 6.3 compiler.
             let handle = log.activeHandle
             try log.zeros.withUnsafeBytes { zeros in
                 Result { () throws(StoreError) in try handle.write(UnsafeRawBufferPointer(rebasing: zeros[..<count]), at: end) }
