@@ -152,19 +152,17 @@ package struct CommitPayload: Sendable, Equatable {
     /// length), a foreign key's two lengths 10, a delete's fields 21, an event's 44 and the
     /// header's 23.
     package static func estimatedSize(of batch: WriteBatch) -> Int {
-        var size = 32 + batch.unitOfWorkId.utf8.count
+        var size = headerBound(unitOfWorkId: batch.unitOfWorkId)
         // Matched in place, as in ``StorageEngine/validate(_:)``.
         batch.operations.withUnsafeBufferPointer { operations in
             for index in operations.indices {
                 switch operations[index] {
                 case let .put(table, id, record, foreignKeys, _):
-                    size += 40 + table.utf8.count + id.utf8.count + record.count
-                    for key in foreignKeys { size += 10 + key.field.utf8.count + key.value.utf8.count }
+                    size += putBound(table: table, id: id, recordCount: record.count, foreignKeys: foreignKeys)
                 case let .delete(table, id, _):
-                    size += 30 + table.utf8.count + id.utf8.count
+                    size += deleteBound(table: table, id: id)
                 case let .event(event):
-                    size += 60 + event.id.utf8.count + event.type.utf8.count + event.aggregateTable.utf8.count
-                        + event.aggregateId.utf8.count + event.payload.count
+                    size += eventBound(event)
                 }
             }
         }
@@ -173,19 +171,33 @@ package struct CommitPayload: Sendable, Equatable {
 
     /// The same upper bound as ``estimatedSize(of:)``, for operations as logged.
     package static func estimatedSize(of operations: [Operation], unitOfWorkId: String) -> Int {
-        operations.reduce(32 + unitOfWorkId.utf8.count) { size, operation in
+        operations.reduce(headerBound(unitOfWorkId: unitOfWorkId)) { size, operation in
             switch operation {
             case let .put(table, id, _, foreignKeys, record):
-                foreignKeys.reduce(size + 40 + table.utf8.count + id.utf8.count + record.count) {
-                    $0 + 10 + $1.field.utf8.count + $1.value.utf8.count
-                }
+                size + putBound(table: table, id: id, recordCount: record.count, foreignKeys: foreignKeys)
             case let .delete(table, id, _):
-                size + 30 + table.utf8.count + id.utf8.count
+                size + deleteBound(table: table, id: id)
             case let .event(event, _):
-                size + 60 + event.id.utf8.count + event.type.utf8.count + event.aggregateTable.utf8.count
-                    + event.aggregateId.utf8.count + event.payload.count
+                size + eventBound(event)
             }
         }
+    }
+
+    // The terms of the bound, shared by both forms so that they cannot drift apart.
+
+    private static func headerBound(unitOfWorkId: String) -> Int { 32 + unitOfWorkId.utf8.count }
+
+    private static func putBound(table: String, id: String, recordCount: Int, foreignKeys: [ForeignKey]) -> Int {
+        foreignKeys.reduce(40 + table.utf8.count + id.utf8.count + recordCount) {
+            $0 + 10 + $1.field.utf8.count + $1.value.utf8.count
+        }
+    }
+
+    private static func deleteBound(table: String, id: String) -> Int { 30 + table.utf8.count + id.utf8.count }
+
+    private static func eventBound(_ event: OutboxEvent) -> Int {
+        60 + event.id.utf8.count + event.type.utf8.count + event.aggregateTable.utf8.count + event.aggregateId.utf8.count
+            + event.payload.count
     }
 
     /// Decodes a payload, rejecting unknown tags, over-long names, lengths past the end,
