@@ -61,7 +61,7 @@ package final class CommitQueue: Sendable {
             var bytes = 0
             while commits.count < state.pending.count, commits.count < maximumGroupSize, commits.isEmpty || bytes < maximumGroupBytes,
                   let commit = state.pending[commits.count].stagedIfReady {
-                bytes += commit.frame.count
+                bytes += commit.frameLength
                 commits.append(commit)
             }
             let group = Array(state.pending.prefix(commits.count))
@@ -189,8 +189,11 @@ package final class CommitRequest: Sendable {
     /// Caches an applied commit's payload, from its caller once woken: the caches of a group's
     /// commits fill in parallel, off the serial path that applies the groups.
     func cachePayload(in cache: ReadCache) {
-        let (payload, address) = state.withLock { ($0.staged?.payloadBytes, $0.address) }
-        if let payload, let address { cache.insert(payload, for: address) }
+        // The bytes alone: a copy of the whole staged commit retains each of its arrays.
+        let (bytes, payloadLength, address) = state.withLock { ($0.staged?.bytes, $0.staged?.payloadLength, $0.address) }
+        if let bytes, let payloadLength, let address {
+            bytes.withUnsafeBytes { cache.insert(UnsafeRawBufferPointer(rebasing: $0[..<payloadLength]), for: address) }
+        }
     }
 
     /// The outcome of a thread's request, once it is finished.

@@ -61,7 +61,7 @@ extension StorageEngine {
             sweepAppliedKeys(&writer)
             return slot.refusal == nil && commitQueue.enqueue(CollectionOfOne(slot.request))
         }
-        if let numbers = slot.numbers { slot.request.markStaged(encode(batch, numbers)) }
+        if let numbers = slot.numbers { slot.request.markStaged(encode(batch, numbers, estimatedSize: slot.estimatedPayloadSize)) }
         return (slot.outcome, leads)
     }
 
@@ -80,7 +80,7 @@ extension StorageEngine {
             return commitQueue.enqueue(slots.lazy.filter { $0.refusal == nil }.map(\.request))
         }
         for (slot, batch) in zip(slots, batches) {
-            if let numbers = slot.numbers { slot.request.markStaged(encode(batch, numbers)) }
+            if let numbers = slot.numbers { slot.request.markStaged(encode(batch, numbers, estimatedSize: slot.estimatedPayloadSize)) }
         }
         return (slots.map(\.outcome), leads)
     }
@@ -91,17 +91,17 @@ extension StorageEngine {
     private func checkAndNumber(_ slot: inout StagingSlot, _ batch: WriteBatch, writer: inout WriterState) {
         do throws(StoreError) {
             try checkWritable(writer)
-            let numbers = try number(batch, writer: writer)
+            let numbers = try number(batch, slot.keys, writer: writer)
             if slot.mayBeTooLarge {
-                let commit = encode(batch, numbers)
-                guard commit.payloadBytes.count <= configuration.effectiveMaximumBatchSize else {
-                    throw StoreError(.recordTooLarge, "the batch encodes to \(commit.payloadBytes.count) bytes; the maximum is \(configuration.effectiveMaximumBatchSize)")
+                let commit = encode(batch, numbers, estimatedSize: slot.estimatedPayloadSize)
+                guard commit.payloadLength <= configuration.effectiveMaximumBatchSize else {
+                    throw StoreError(.recordTooLarge, "the batch encodes to \(commit.payloadLength) bytes; the maximum is \(configuration.effectiveMaximumBatchSize)")
                 }
                 slot.request.markStaged(commit)
             } else {
                 slot.numbers = numbers
             }
-            for (key, state) in numbers.keys { writer.inFlight[key] = (state, numbers.sequence) }
+            for (key, state) in numbers.keys.entries { writer.inFlight[key] = (state, numbers.sequence) }
             writer.nextSequence += 1
             writer.nextEventPosition = numbers.eventPositions.upperBound
         } catch {
@@ -128,22 +128,30 @@ extension StorageEngine {
 
     /// Checks a batch's expectations and numbers it with the writer's next sequence number,
     /// versions and event positions.
-    private func number(_ batch: WriteBatch, writer: WriterState) throws(StoreError) -> CommitNumbers {
-        let (versions, keys, eventCount) = try assignVersions(batch, over: writer.inFlight)
+    private func number(_ batch: WriteBatch, _ batchKeys: BatchKeys, writer: WriterState) throws(StoreError) -> CommitNumbers {
+        let (versions, keys, eventCount) = try assignVersions(batch, batchKeys, over: writer.inFlight)
         return CommitNumbers(epoch: writer.epoch, sequence: writer.nextSequence, versions: versions, keys: keys,
                              eventPositions: writer.nextEventPosition..<writer.nextEventPosition + UInt64(eventCount),
                              timestamp: configuration.determinism?.time ?? currentMicroseconds())
     }
 
-    /// Encodes a numbered batch as its payload and frame. Within the batch size limit when
-    /// ``CommitPayload/estimatedSize(of:)``, an upper bound, is.
-    private func encode(_ batch: WriteBatch, _ numbers: CommitNumbers) -> StagedCommit {
-        let (payloadBytes, payload) = CommitPayload.encode(batch, versions: numbers.versions, firstEventPosition: numbers.eventPositions.lowerBound,
-                                                           commitTimestamp: numbers.timestamp)
-        // Checksummed by the leader, which places it in its group's write.
-        let frame = Frame.encode(sequence: numbers.sequence, payload: payloadBytes, salt: salt, checksummed: false)
+    /// Encodes a numbered batch as its payload and frame, both in one allocation (see
+    /// ``StagedCommit/bytes``). Within the batch size limit when `estimatedSize`, the batch's
+    /// ``CommitPayload/estimatedSize(of:)`` (an upper bound), is.
+    private func encode(_ batch: WriteBatch, _ numbers: CommitNumbers, estimatedSize: Int) -> StagedCommit {
+        var payload: CommitPayload?
+        var payloadLength = 0
+        // Room for the payload, then for its frame with the payload stored uncompressed.
+        let bytes = [UInt8](unsafeUninitializedCapacity: 2 * estimatedSize + Format.frameHeaderLength) { buffer, initializedCount in
+            (payloadLength, payload) = CommitPayload.encode(batch, versions: numbers.versions, firstEventPosition: numbers.eventPositions.lowerBound,
+                                                            commitTimestamp: numbers.timestamp, into: UnsafeMutableBufferPointer(rebasing: buffer[..<estimatedSize]))
+            // Not checksummed: the leader checksums it as it places it in its group's write.
+            let frameLength = Frame.encode(sequence: numbers.sequence, payload: UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[..<payloadLength])),
+                                           into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[payloadLength...])))
+            initializedCount = payloadLength + frameLength
+        }
         return StagedCommit(epoch: numbers.epoch, sequence: numbers.sequence, versions: numbers.versions,
-                            eventPositions: numbers.eventPositions, payload: payload, payloadBytes: payloadBytes, frame: frame)
+                            eventPositions: numbers.eventPositions, payload: payload!, bytes: bytes, payloadLength: payloadLength)
     }
 
     /// Checks expectations and assigns each put and delete its version: one more than the key's
@@ -151,43 +159,47 @@ extension StorageEngine {
     /// (`inFlight`) and earlier operations of this batch.
     /// - Returns: The versions, in batch order, the keys' states after the batch, and its number
     ///   of events.
-    private func assignVersions(_ batch: WriteBatch, over inFlight: [TableKey: (state: KeyState, sequence: UInt64)])
-        throws(StoreError) -> (versions: [UInt64], keys: [TableKey: KeyState], eventCount: Int) {
-        try state.withLock { state throws(StoreError) -> ([UInt64], [TableKey: KeyState], Int) in
-            var keys: [TableKey: KeyState] = [:]
+    private func assignVersions(_ batch: WriteBatch, _ batchKeys: BatchKeys, over inFlight: [TableKey: (state: KeyState, sequence: UInt64)])
+        throws(StoreError) -> (versions: [UInt64], keys: BatchKeyStates, eventCount: Int) {
+        try state.withLock { state throws(StoreError) -> ([UInt64], BatchKeyStates, Int) in
+            var keys = BatchKeyStates(capacity: batchKeys.keys.count)
             var versions: [UInt64] = []
+            versions.reserveCapacity(batchKeys.keys.count)
             var eventCount = 0
-            for operation in batch.operations {
-                let table: String, id: String, expectation: VersionExpectation, live: Bool
-                switch operation {
-                case let .put(t, i, _, _, e): (table, id, expectation, live) = (t, i, e, true)
-                case let .delete(t, i, e): (table, id, expectation, live) = (t, i, e, false)
-                case .event:
-                    eventCount += 1
-                    continue
+            // Matched in place, as in ``validate(_:)``.
+            try batch.operations.withUnsafeBufferPointer { operations throws(StoreError) in
+                for index in operations.indices {
+                    let expectation: VersionExpectation, live: Bool
+                    switch operations[index] {
+                    case let .put(_, _, _, _, e): (expectation, live) = (e, true)
+                    case let .delete(_, _, e): (expectation, live) = (e, false)
+                    case .event:
+                        eventCount += 1
+                        continue
+                    }
+                    let key = batchKeys.keys[versions.count]
+                    let staged = inFlight[key].flatMap { $0.sequence > state.lastSequence ? $0.state : nil }
+                    let current = keys[key] ?? staged
+                        ?? state.index.entry(table: key.table, id: key.id).map { KeyState(version: $0.version, isLive: $0.isLive) }
+                        ?? KeyState(version: 0, isLive: false)
+                    switch expectation {
+                    case .any:
+                        break
+                    case .absent where current.isLive:
+                        throw StoreError(.duplicate, "\(key.table)/\(key.id) already exists (version \(current.version))")
+                    case .absent:
+                        break
+                    case let .version(expected) where expected != current.version:
+                        throw StoreError(.conflict, "\(key.table)/\(key.id) is at version \(current.version), expected \(expected)")
+                    case .version:
+                        break
+                    }
+                    guard current.version < UInt64.max else {
+                        throw StoreError(.invalidArgument, "\(key.table)/\(key.id) has reached the last version number")
+                    }
+                    keys.set(KeyState(version: current.version + 1, isLive: live), for: key)
+                    versions.append(current.version + 1)
                 }
-                let key = TableKey(table: table, id: id)
-                let staged = inFlight[key].flatMap { $0.sequence > state.lastSequence ? $0.state : nil }
-                let current = keys[key] ?? staged
-                    ?? state.index.entry(table: table, id: id).map { KeyState(version: $0.version, isLive: $0.isLive) }
-                    ?? KeyState(version: 0, isLive: false)
-                switch expectation {
-                case .any:
-                    break
-                case .absent where current.isLive:
-                    throw StoreError(.duplicate, "\(table)/\(id) already exists (version \(current.version))")
-                case .absent:
-                    break
-                case let .version(expected) where expected != current.version:
-                    throw StoreError(.conflict, "\(table)/\(id) is at version \(current.version), expected \(expected)")
-                case .version:
-                    break
-                }
-                guard current.version < UInt64.max else {
-                    throw StoreError(.invalidArgument, "\(table)/\(id) has reached the last version number")
-                }
-                keys[key] = KeyState(version: current.version + 1, isLive: live)
-                versions.append(current.version + 1)
             }
             return (versions, keys, eventCount)
         }
@@ -238,6 +250,10 @@ package struct KeyState: Sendable, Equatable {
 /// One batch's place in ``StorageEngine/stage(_:waiter:)``.
 private struct StagingSlot {
     var request: CommitRequest
+    /// The batch's ``CommitPayload/estimatedSize(of:)``, computed once.
+    var estimatedPayloadSize: Int
+    /// The batch's keys, hashed before the writer lock.
+    var keys: BatchKeys
     /// Whether the batch must be encoded under the lock, to be refused if too large.
     var mayBeTooLarge: Bool
     /// The numbers of a batch to be encoded after the lock.
@@ -248,7 +264,9 @@ private struct StagingSlot {
     /// A slot whose size check is done before the lock, as it needs none.
     init(_ batch: WriteBatch, waiter: CommitRequest.Waiter, maximumBatchSize: Int) {
         request = CommitRequest(waiter: waiter)
-        mayBeTooLarge = CommitPayload.estimatedSize(of: batch) > maximumBatchSize
+        estimatedPayloadSize = CommitPayload.estimatedSize(of: batch)
+        keys = BatchKeys(batch)
+        mayBeTooLarge = estimatedPayloadSize > maximumBatchSize
     }
 
     /// The queued request, or the refusal.
@@ -263,7 +281,7 @@ struct CommitNumbers: Sendable {
     var sequence: UInt64
     var versions: [UInt64]
     /// The batch's keys after it.
-    var keys: [TableKey: KeyState]
+    var keys: BatchKeyStates
     var eventPositions: Range<UInt64>
     var timestamp: Int64
 }
@@ -276,8 +294,14 @@ struct StagedCommit: Sendable {
     var versions: [UInt64]
     var eventPositions: Range<UInt64>
     var payload: CommitPayload
-    var payloadBytes: [UInt8]
-    var frame: [UInt8]
+    /// The encoded payload, then its frame: one allocation for both, as a commit's
+    /// allocations cost more than their bytes on the committing threads.
+    var bytes: [UInt8]
+    /// The length of the payload, at the start of ``bytes``.
+    var payloadLength: Int
+
+    /// The frame's length, at the end of ``bytes``.
+    var frameLength: Int { bytes.count - payloadLength }
 }
 
 /// A primary key.

@@ -98,7 +98,7 @@ package final class ReadCache: Sendable {
             }
             state.hits += 1
             let slab = state.index(of: entry.slab)
-            let bytes = SlabBytes(start: state.slabs[slab].memory + entry.offset, count: entry.count)
+            let bytes = BytesView(start: state.slabs[slab].memory + entry.offset, count: entry.count)
             // Handed to `body` through a Sendable view: region checking would otherwise tie the
             // whole state to the caller's closure. `body` runs under the lock, as documented.
             let result = body(bytes.buffer)
@@ -114,10 +114,17 @@ package final class ReadCache: Sendable {
     /// Caches a copy of a payload, dropping the oldest slabs to stay within the capacity. A
     /// payload larger than the capacity is not kept, nor one already cached.
     package func insert(_ payload: [UInt8], for key: FrameAddress) {
+        payload.withUnsafeBytes { insert($0, for: key) }
+    }
+
+    /// Caches a copy of the bytes of `payload`, as the form taking an array does.
+    package func insert(_ payload: UnsafeRawBufferPointer, for key: FrameAddress) {
         guard payload.count <= capacity, !payload.isEmpty else { return }
+        // Through a Sendable view, as in ``withPayload(for:_:)``.
+        let bytes = BytesView(start: UnsafeMutableRawPointer(mutating: payload.baseAddress!), count: payload.count)
         state.withLock { state in
             guard !state.isClosed, state.entries[key] == nil else { return }
-            payload.withUnsafeBytes { Self.append($0, for: key, in: &state, capacity: capacity, slabSize: slabSize) }
+            Self.append(bytes.buffer, for: key, in: &state, capacity: capacity, slabSize: slabSize)
         }
     }
 
@@ -226,8 +233,9 @@ package final class ReadCache: Sendable {
     }
 }
 
-/// Bytes in a slab, valid while the cache's lock is held.
-private struct SlabBytes: @unchecked Sendable {
+/// Bytes passed into or out of the cache's lock, valid while the lock is held (a slab's) or
+/// while the caller keeps them (a payload being inserted).
+private struct BytesView: @unchecked Sendable {
     let start: UnsafeMutableRawPointer
     let count: Int
 

@@ -235,9 +235,9 @@ extension StorageEngine {
             var end = log.activeEnd
             var count = 0
             for index in pending {
-                let fits = end + UInt64(commits[index].frame.count) <= UInt64(configuration.segmentSize)
+                let fits = end + UInt64(commits[index].frameLength) <= UInt64(configuration.segmentSize)
                 guard fits || log.framesInActive + count == 0 else { break }
-                end += UInt64(commits[index].frame.count)
+                end += UInt64(commits[index].frameLength)
                 count += 1
             }
             do throws(StoreError) {
@@ -279,9 +279,9 @@ extension StorageEngine {
             log.groupBuffer.removeAll(keepingCapacity: true)
             for (index, commit) in commits.enumerated() {
                 let start = log.groupBuffer.count
-                log.groupBuffer.append(contentsOf: commit.frame)
+                log.groupBuffer.append(contentsOf: commit.bytes[commit.payloadLength...])
                 log.groupBuffer.withUnsafeMutableBytes { bytes in
-                    Frame.place(UnsafeMutableRawBufferPointer(rebasing: bytes[start..<start + commit.frame.count]),
+                    Frame.place(UnsafeMutableRawBufferPointer(rebasing: bytes[start..<start + commit.frameLength]),
                                 at: index, of: commits.count, salt: salt)
                 }
             }
@@ -297,7 +297,7 @@ extension StorageEngine {
             logger.error("commit write failed", metadata: ["store.path": "\(path)", "error": "\(error)"])
             throw error
         }
-        writeAhead(of: offset + UInt64(commits.reduce(0) { $0 + $1.frame.count }), log: &log)
+        writeAhead(of: offset + UInt64(commits.reduce(0) { $0 + $1.frameLength }), log: &log)
         CrashPoint.hit(.commitAfterWriteBeforeSync)
         guard configuration.durability == .synchronous else { return 0 }
         let started = DispatchTime.now().uptimeNanoseconds
@@ -369,7 +369,7 @@ extension StorageEngine {
         addresses.reserveCapacity(chunk.count)
         for index in chunk {
             addresses.append(FrameAddress(segment: UInt32(log.activeId), offset: log.activeEnd))
-            log.activeEnd += UInt64(commits[index].frame.count)
+            log.activeEnd += UInt64(commits[index].frameLength)
         }
         log.framesInActive += chunk.count
         log.lastFrameOffset = addresses.last?.offset
@@ -386,19 +386,19 @@ extension StorageEngine {
     private func apply(_ chunk: DurableChunk, of commits: [StagedCommit], applied: (Int, CommitReceipt, FrameAddress) -> Void) {
         for (index, address) in zip(chunk.members, chunk.addresses) {
             let commit = commits[index]
-            let storedLength = commit.frame.count - Format.frameHeaderLength
+            let storedLength = commit.frameLength - Format.frameHeaderLength
             let header = FrameHeader(flags: 0, sequence: commit.sequence, storedLength: storedLength,
-                                     uncompressedLength: commit.payloadBytes.count, maskedFrameCRC: 0)
+                                     uncompressedLength: commit.payloadLength, maskedFrameCRC: 0)
             state.withLock { state in
                 state.index.apply(commit.payload, sequence: commit.sequence, frame: address, storedLength: storedLength)
                 state.events.apply(commit.payload, sequence: commit.sequence, frame: address, storedLength: storedLength)
                 state.counters.add(header, commit.payload)
                 state.lastSequence = commit.sequence
-                state.logEnd = max(state.logEnd, FrameAddress(segment: address.segment, offset: address.offset + UInt64(commit.frame.count)))
+                state.logEnd = max(state.logEnd, FrameAddress(segment: address.segment, offset: address.offset + UInt64(commit.frameLength)))
             }
             applied(index, CommitReceipt(
                 sequence: commit.sequence, versions: commit.versions, eventPositions: commit.eventPositions,
-                frameBytes: commit.frame.count, payloadBytes: commit.payloadBytes.count,
+                frameBytes: commit.frameLength, payloadBytes: commit.payloadLength,
                 syncNanoseconds: chunk.syncNanoseconds, groupSize: chunk.groupSize), address)
         }
     }

@@ -38,45 +38,57 @@ package struct CommitPayload: Sendable, Equatable {
     package static func encode(
         _ batch: WriteBatch, versions: [UInt64], firstEventPosition: UInt64, commitTimestamp: Int64
     ) -> (bytes: [UInt8], payload: CommitPayload) {
+        var payload: CommitPayload?
+        let bytes = [UInt8](unsafeUninitializedCapacity: estimatedSize(of: batch)) { buffer, initializedCount in
+            (initializedCount, payload) = encode(batch, versions: versions, firstEventPosition: firstEventPosition,
+                                                 commitTimestamp: commitTimestamp, into: buffer)
+        }
+        return (bytes, payload!)
+    }
+
+    /// Encodes a batch as ``encode(_:versions:firstEventPosition:commitTimestamp:)`` does, in
+    /// place at the start of `buffer`, which holds at least ``estimatedSize(of:)`` bytes (a
+    /// write past them traps).
+    /// - Returns: The length of the payload, and its decoded form.
+    package static func encode(
+        _ batch: WriteBatch, versions: [UInt64], firstEventPosition: UInt64, commitTimestamp: Int64,
+        into buffer: UnsafeMutableBufferPointer<UInt8>
+    ) -> (count: Int, payload: CommitPayload) {
         var operations: [Operation] = []
         operations.reserveCapacity(batch.operations.count)
-        // Written in place into one allocation, which the estimate bounds.
-        let bytes = [UInt8](unsafeUninitializedCapacity: estimatedSize(of: batch)) { buffer, initializedCount in
-            var writer = BoundedByteWriter(buffer)
-            writer.writeString(batch.unitOfWorkId)
-            writer.writeInt64(commitTimestamp)
-            writer.writeVarint(UInt64(batch.operations.count))
-            var nextVersion = versions.makeIterator()
-            var nextPosition = firstEventPosition
-            // Matched in place, as in ``StorageEngine/validate(_:)``.
-            batch.operations.withUnsafeBufferPointer { batchOperations in
-                for index in batchOperations.indices {
-                    switch batchOperations[index] {
-                    case let .put(table, id, record, foreignKeys, _):
-                        let version = nextVersion.next()!
-                        let start = record.withUnsafeBytes { record in
-                            writePut(&writer, table: table, id: id, version: version, foreignKeys: foreignKeys, record: record)
-                        }
-                        operations.append(.put(table: table, id: id, version: version, foreignKeys: foreignKeys,
-                                               record: start..<start + record.count))
-                    case let .delete(table, id, _):
-                        let version = nextVersion.next()!
-                        writeDelete(&writer, table: table, id: id, version: version)
-                        operations.append(.delete(table: table, id: id, version: version))
-                    case let .event(event):
-                        writeEvent(&writer, event, position: nextPosition)
-                        operations.append(.event(event, position: nextPosition))
-                        // Wrapping only past the last event of a payload whose positions end at
-                        // UInt64.max, which the decoder accepts and the fuzzers re-encode; no engine
-                        // ever gets near it.
-                        nextPosition &+= 1
+        var writer = BoundedByteWriter(buffer)
+        writer.writeString(batch.unitOfWorkId)
+        writer.writeInt64(commitTimestamp)
+        writer.writeVarint(UInt64(batch.operations.count))
+        var nextVersion = versions.makeIterator()
+        var nextPosition = firstEventPosition
+        // Matched in place, as in ``StorageEngine/validate(_:)``.
+        batch.operations.withUnsafeBufferPointer { batchOperations in
+            for index in batchOperations.indices {
+                switch batchOperations[index] {
+                case let .put(table, id, record, foreignKeys, _):
+                    let version = nextVersion.next()!
+                    let start = record.withUnsafeBytes { record in
+                        writePut(&writer, table: table, id: id, version: version, foreignKeys: foreignKeys, record: record)
                     }
+                    operations.append(.put(table: table, id: id, version: version, foreignKeys: foreignKeys,
+                                           record: start..<start + record.count))
+                case let .delete(table, id, _):
+                    let version = nextVersion.next()!
+                    writeDelete(&writer, table: table, id: id, version: version)
+                    operations.append(.delete(table: table, id: id, version: version))
+                case let .event(event):
+                    writeEvent(&writer, event, position: nextPosition)
+                    operations.append(.event(event, position: nextPosition))
+                    // Wrapping only past the last event of a payload whose positions end at
+                    // UInt64.max, which the decoder accepts and the fuzzers re-encode; no engine
+                    // ever gets near it.
+                    nextPosition &+= 1
                 }
             }
-            initializedCount = writer.count
         }
         let payload = CommitPayload(unitOfWorkId: batch.unitOfWorkId, commitTimestamp: commitTimestamp, operations: operations)
-        return (bytes, payload)
+        return (writer.count, payload)
     }
 
     /// Encodes the operations of a logged commit that compaction keeps, with the commit's own

@@ -38,28 +38,34 @@ package enum Frame {
     /// commit path places every frame once its group is known, and would otherwise checksum
     /// each frame twice.
     package static func encode(sequence: UInt64, payload: [UInt8], salt: UInt64, checksummed: Bool = true) -> [UInt8] {
-        let headerLength = Format.frameHeaderLength
-        // One allocation: LZ4 compresses straight into the frame, behind its header, and gives
-        // up when the block would not be smaller than the payload, which is then copied there.
-        var frame = [UInt8](unsafeUninitializedCapacity: headerLength + payload.count) { buffer, initializedCount in
-            let bytes = UnsafeMutableRawBufferPointer(buffer)
-            let body = UnsafeMutableRawBufferPointer(rebasing: bytes[headerLength..<headerLength + max(payload.count - 1, 0)])
-            let compressedLength = payload.withUnsafeBytes { LZ4.compress($0, into: body) }
-            let storedLength = compressedLength ?? payload.count
-            if compressedLength == nil {
-                payload.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: bytes[headerLength...]).copyMemory(from: $0) }
-            }
-            bytes.storeBytes(of: Format.frameMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
-            bytes.storeBytes(of: (compressedLength == nil ? 0 : Format.frameFlagCompressed).littleEndian, toByteOffset: Format.frameFlagsOffset, as: UInt16.self)
-            bytes.storeBytes(of: sequence.littleEndian, toByteOffset: Format.frameSequenceOffset, as: UInt64.self)
-            bytes.storeBytes(of: UInt32(storedLength).littleEndian, toByteOffset: Format.frameStoredLengthOffset, as: UInt32.self)
-            bytes.storeBytes(of: UInt32(payload.count).littleEndian, toByteOffset: Format.frameUncompressedLengthOffset, as: UInt32.self)
-            // The index in its write and both CRCs are filled in by `place`.
-            initializedCount = headerLength + storedLength
+        var frame = [UInt8](unsafeUninitializedCapacity: Format.frameHeaderLength + payload.count) { buffer, initializedCount in
+            initializedCount = payload.withUnsafeBytes { encode(sequence: sequence, payload: $0, into: UnsafeMutableRawBufferPointer(buffer)) }
         }
         if checksummed { frame.withUnsafeMutableBytes { place($0, at: 0, of: 1, salt: salt) } }
         // The frame waits in the commit queue.
         return frame.trimmingSlack()
+    }
+
+    /// Encodes a payload as a frame at the start of `buffer`, which has room for the header
+    /// and the payload uncompressed, leaving its place and CRCs to ``place(_:at:of:salt:)``.
+    /// - Returns: The frame's length.
+    package static func encode(sequence: UInt64, payload: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer) -> Int {
+        let headerLength = Format.frameHeaderLength
+        precondition(buffer.count >= headerLength + payload.count, "no room for the frame")
+        // LZ4 compresses straight into the frame, behind its header, and gives up when the
+        // block would not be smaller than the payload, which is then copied there.
+        let body = UnsafeMutableRawBufferPointer(rebasing: buffer[headerLength..<headerLength + max(payload.count - 1, 0)])
+        let compressedLength = LZ4.compress(payload, into: body)
+        let storedLength = compressedLength ?? payload.count
+        if compressedLength == nil {
+            UnsafeMutableRawBufferPointer(rebasing: buffer[headerLength..<headerLength + payload.count]).copyMemory(from: payload)
+        }
+        buffer.storeBytes(of: Format.frameMagic.littleEndian, toByteOffset: 0, as: UInt32.self)
+        buffer.storeBytes(of: (compressedLength == nil ? 0 : Format.frameFlagCompressed).littleEndian, toByteOffset: Format.frameFlagsOffset, as: UInt16.self)
+        buffer.storeBytes(of: sequence.littleEndian, toByteOffset: Format.frameSequenceOffset, as: UInt64.self)
+        buffer.storeBytes(of: UInt32(storedLength).littleEndian, toByteOffset: Format.frameStoredLengthOffset, as: UInt32.self)
+        buffer.storeBytes(of: UInt32(payload.count).littleEndian, toByteOffset: Format.frameUncompressedLengthOffset, as: UInt32.self)
+        return headerLength + storedLength
     }
 
     /// Marks an encoded frame as number `index` of a write of `count` frames (one `pwrite` of a
