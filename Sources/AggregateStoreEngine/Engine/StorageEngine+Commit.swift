@@ -247,7 +247,7 @@ extension StorageEngine {
                     continue
                 }
                 let chunk = pending.prefix(count)
-                let syncNanoseconds = try append(chunk.map { commits[$0] }, log: &log)
+                let syncNanoseconds = try append(chunk, of: commits, log: &log)
                 written.durable.append(advance(&log, past: chunk, of: commits, syncNanoseconds: syncNanoseconds))
                 pending = pending.dropFirst(count)
             } catch {
@@ -270,19 +270,21 @@ extension StorageEngine {
     /// later commit lands behind a partial frame; a failed fsync, or a write that cannot be
     /// undone, stops the store (fsyncgate: never retry and acknowledge).
     /// - Returns: How long the fsync took, in nanoseconds (0 without one).
-    private func append(_ commits: [StagedCommit], log: inout LogState) throws(StoreError) -> UInt64 {
+    private func append(_ chunk: ArraySlice<Int>, of commits: [StagedCommit], log: inout LogState) throws(StoreError) -> UInt64 {
         let offset = log.activeEnd
+        let end = offset + UInt64(chunk.reduce(0) { $0 + commits[$1].frameLength })
         do {
             // Each frame records its place in the write, so that recovery can tell a torn write
             // of the group from damage in the middle of the log, and is checksummed with it
             // (a staged frame has no CRCs yet).
+            // (The commits are read in place, by index: a copy of each would retain its arrays.)
             log.groupBuffer.removeAll(keepingCapacity: true)
-            for (index, commit) in commits.enumerated() {
+            for (index, member) in chunk.enumerated() {
                 let start = log.groupBuffer.count
-                log.groupBuffer.append(contentsOf: commit.bytes[commit.payloadLength...])
+                log.groupBuffer.append(contentsOf: commits[member].bytes[commits[member].payloadLength...])
                 log.groupBuffer.withUnsafeMutableBytes { bytes in
-                    Frame.place(UnsafeMutableRawBufferPointer(rebasing: bytes[start..<start + commit.frameLength]),
-                                at: index, of: commits.count, salt: salt)
+                    Frame.place(UnsafeMutableRawBufferPointer(rebasing: bytes[start..<start + commits[member].frameLength]),
+                                at: index, of: chunk.count, salt: salt)
                 }
             }
             defer { if log.groupBuffer.capacity > Self.keptGroupBufferBytes { log.groupBuffer = [] } }
@@ -297,7 +299,7 @@ extension StorageEngine {
             logger.error("commit write failed", metadata: ["store.path": "\(path)", "error": "\(error)"])
             throw error
         }
-        writeAhead(of: offset + UInt64(commits.reduce(0) { $0 + $1.frameLength }), log: &log)
+        writeAhead(of: end, log: &log)
         CrashPoint.hit(.commitAfterWriteBeforeSync)
         guard configuration.durability == .synchronous else { return 0 }
         let started = DispatchTime.now().uptimeNanoseconds
