@@ -141,13 +141,12 @@ package struct TableIndex: Sendable {
             if Int(number) == entries.count { entries.append(packed) } else { entries[Int(number)] = packed }
             if packed.isLive {
                 liveCount += 1
-                attach(interned(foreignKeys), to: number)
+                attach(foreignKeys, to: number)
             }
             return nil
         }
         let old = entries[Int(number)]
-        if old.isLive, packed.isLive, let unchanged = existingValueNumbers(foreignKeys),
-           unchanged == valueNumbers(of: old, number: number) {
+        if old.isLive, packed.isLive, references(of: old, number: number, areThoseOf: foreignKeys) {
             // The common update: same foreign keys, so the lists stay as they are.
             packed.foreignKeys = old.foreignKeys
             entries[Int(number)] = packed
@@ -160,7 +159,7 @@ package struct TableIndex: Sendable {
         entries[Int(number)] = packed
         if packed.isLive {
             liveCount += 1
-            attach(interned(foreignKeys), to: number)
+            attach(foreignKeys, to: number)
         }
         return old.entry
     }
@@ -199,34 +198,63 @@ package struct TableIndex: Sendable {
         }
     }
 
+    /// Whether live entry `entry` (key `number`) references exactly the values of `foreignKeys`.
+    /// A single foreign key, the common case, is compared without building arrays.
+    private func references(of entry: PackedEntry, number: UInt32, areThoseOf foreignKeys: [ForeignKey]) -> Bool {
+        if foreignKeys.count == 1, entry.foreignKeys != PackedEntry.severalForeignKeys {
+            return entry.foreignKeys != 0 && existingValueNumber(of: foreignKeys[0]) == entry.foreignKeys - 1
+        }
+        guard let numbers = existingValueNumbers(foreignKeys) else { return false }
+        return numbers == valueNumbers(of: entry, number: number)
+    }
+
     /// The value numbers of `foreignKeys` if every one is known, without adding any.
     private func existingValueNumbers(_ foreignKeys: [ForeignKey]) -> [UInt32]? {
         var numbers: [UInt32] = []
         for key in foreignKeys {
-            guard let field = fieldNumbers[key.field],
-                  let value = Self.withValueKey(field: field, value: key.value, values.number(of:)) else { return nil }
+            guard let value = existingValueNumber(of: key) else { return nil }
             if !numbers.contains(value) { numbers.append(value) }
         }
         return numbers
     }
 
-    /// The value numbers of `foreignKeys`, adding the fields and values not seen before.
+    /// The value number of `key`, if it is known.
+    private func existingValueNumber(of key: ForeignKey) -> UInt32? {
+        guard let field = fieldNumbers[key.field] else { return nil }
+        return Self.withValueKey(field: field, value: key.value, values.number(of:))
+    }
+
+    /// The value numbers of `foreignKeys`, each once, adding the fields and values not seen before.
     private mutating func interned(_ foreignKeys: [ForeignKey]) -> [UInt32] {
         var numbers: [UInt32] = []
         for key in foreignKeys {
-            let field: UInt16
-            if let known = fieldNumbers[key.field] {
-                field = known
-            } else {
-                precondition(fields.count < Int(UInt16.max), "more foreign-key fields in a table than the index can number")
-                field = UInt16(fields.count)
-                fields.append(key.field)
-                fieldNumbers[key.field] = field
-            }
-            let value = Self.withValueKey(field: field, value: key.value) { values.insert($0).number }
+            let value = interned(key)
             if !numbers.contains(value) { numbers.append(value) }
         }
         return numbers
+    }
+
+    /// The value number of `key`, adding its field and value if not seen before.
+    private mutating func interned(_ key: ForeignKey) -> UInt32 {
+        let field: UInt16
+        if let known = fieldNumbers[key.field] {
+            field = known
+        } else {
+            precondition(fields.count < Int(UInt16.max), "more foreign-key fields in a table than the index can number")
+            field = UInt16(fields.count)
+            fields.append(key.field)
+            fieldNumbers[key.field] = field
+        }
+        return Self.withValueKey(field: field, value: key.value) { values.insert($0).number }
+    }
+
+    /// Records that live key `number` references the values of `foreignKeys` (a single one
+    /// without building an array).
+    private mutating func attach(_ foreignKeys: [ForeignKey], to number: UInt32) {
+        guard foreignKeys.count == 1 else { return attach(interned(foreignKeys), to: number) }
+        let value = interned(foreignKeys[0])
+        postings.add(number, to: value)
+        entries[Int(number)].foreignKeys = value + 1
     }
 
     /// Records that live key `number` references `valueNumbers`.
