@@ -2,26 +2,32 @@
 import AggregateStoreTestKit
 import Testing
 
-/// A batch's keys: the states it leaves them in, searched linearly for a few keys and through
-/// a dictionary beyond that, must agree with a plain dictionary, and a large batch that writes
-/// a key twice must chain its versions as a small one does.
+/// A batch's keys: the state its earlier operations leave a key in, searched linearly among a
+/// few entries and through a dictionary beyond that, must agree with a plain dictionary, and a
+/// large batch that writes a key twice must chain its versions as a small one does.
 @Suite("Batch keys")
 struct BatchKeysTests {
-    @Test func statesAgreeWithADictionaryOnEitherSideOfTheLinearSearchLimit() {
+    @Test func theStateBeforeAnEntryIsThatOfTheKeysLastEarlierEntryOnEitherSideOfTheLinearSearchLimit() {
         var generator = SplitMix64(seed: 11)
-        for keyCount in [1, BatchKeyStates.linearSearchLimit, BatchKeyStates.linearSearchLimit + 1, 40] {
-            var states = BatchKeyStates(capacity: 4)
-            var model: [TableKey: KeyState] = [:]
-            var order: [TableKey] = []
-            for step in 0..<(3 * keyCount) {
-                let key = TableKey(table: step % 2 == 0 ? "A" : "B", id: "k\(generator.next() % UInt64(keyCount))")
-                #expect(states[key] == model[key], "before step \(step) of \(keyCount) keys")
-                let state = KeyState(version: UInt64(step + 1), isLive: generator.next() % 3 != 0)
-                states.set(state, for: key)
-                if model.updateValue(state, forKey: key) == nil { order.append(key) }
+        for keyCount in [1, 3, BatchKeys.linearSearchLimit, 40] {
+            var batch = WriteBatch(unitOfWorkId: "uow")
+            for step in 0..<(4 * BatchKeys.linearSearchLimit) {
+                let id = "k\(generator.next() % UInt64(keyCount))"
+                if step % 3 == 2 { batch.delete(table: "A", id: id) } else { batch.put(table: step % 2 == 0 ? "A" : "B", id: id, record: [1]) }
+                if step % 5 == 0 {
+                    batch.append(OutboxEvent(id: "e\(step)", type: "E", aggregateTable: "A", aggregateId: id, occurredAt: 0, payload: []))
+                }
             }
-            #expect(states.entries.map(\.key) == order, "each key once, in the order first written")
-            #expect(states.entries.allSatisfy { model[$0.key] == $0.state })
+            var keys = BatchKeys(batch)
+            var model: [TableKey: KeyState] = [:]
+            #expect(keys.entries.count == 4 * BatchKeys.linearSearchLimit, "one entry per put or delete, none per event")
+            for index in keys.entries.indices {
+                let key = keys.key(at: index)
+                #expect(keys.stateBefore(index) == model[key], "entry \(index) of \(keyCount) keys")
+                let state = KeyState(version: UInt64(index + 1), isLive: generator.next() % 3 != 0)
+                keys.record(state, at: index)
+                model[key] = state
+            }
         }
     }
 
@@ -31,7 +37,7 @@ struct BatchKeysTests {
         batch.append(OutboxEvent(id: "e", type: "E", aggregateTable: "T", aggregateId: "1", occurredAt: 0, payload: []))
         batch.delete(table: "U", id: "2")
         batch.put(table: "T", id: "1", record: [2])
-        #expect(BatchKeys(batch).keys == [TableKey(table: "T", id: "1"), TableKey(table: "U", id: "2"), TableKey(table: "T", id: "1")])
+        #expect(BatchKeys(batch).entries.map(\.key) == [TableKey(table: "T", id: "1"), TableKey(table: "U", id: "2"), TableKey(table: "T", id: "1")])
     }
 
     @Test func aLargeBatchChainsTheVersionsOfAKeyItWritesTwice() throws {
@@ -41,7 +47,7 @@ struct BatchKeysTests {
         try engine.commit(orderBatch(1))
         var batch = WriteBatch(unitOfWorkId: "uow-large")
         batch.put(table: "SalesOrder", id: "SO-1", record: [1], expecting: .version(1))
-        for number in 2...(2 * BatchKeyStates.linearSearchLimit) {
+        for number in 2...(2 * BatchKeys.linearSearchLimit) {
             batch.put(table: "SalesOrder", id: "SO-\(number)", record: [UInt8(number)], expecting: .absent)
         }
         batch.delete(table: "SalesOrder", id: "SO-1", expecting: .version(2))
@@ -53,7 +59,7 @@ struct BatchKeysTests {
 
         // An expectation that the batch's own earlier write makes stale is refused.
         var stale = WriteBatch(unitOfWorkId: "uow-stale")
-        for number in 100..<(100 + 2 * BatchKeyStates.linearSearchLimit) {
+        for number in 100..<(100 + 2 * BatchKeys.linearSearchLimit) {
             stale.put(table: "SalesOrder", id: "SO-\(number)", record: [1])
         }
         stale.put(table: "SalesOrder", id: "SO-100", record: [2], expecting: .version(2))

@@ -98,7 +98,7 @@ extension StorageEngine {
     private func checkAndNumber(_ slot: inout StagingSlot, _ batch: WriteBatch, writer: inout WriterState) {
         do throws(StoreError) {
             try checkWritable(writer)
-            let numbers = try number(batch, slot.keys, timestamp: slot.timestamp, writer: writer)
+            let numbers = try number(batch, &slot.keys, timestamp: slot.timestamp, writer: writer)
             if slot.mayBeTooLarge {
                 let commit = encode(batch, numbers, estimatedSize: slot.estimatedPayloadSize)
                 guard commit.payloadLength <= configuration.effectiveMaximumBatchSize else {
@@ -108,6 +108,7 @@ extension StorageEngine {
             } else {
                 slot.numbers = numbers
             }
+            // A key written twice is recorded twice, in order: the last state stays.
             for (key, state) in numbers.keys.entries { writer.inFlight[key] = (state, numbers.sequence) }
             slot.sequence = numbers.sequence
             writer.nextSequence += 1
@@ -136,8 +137,8 @@ extension StorageEngine {
 
     /// Checks a batch's expectations and numbers it with the writer's next sequence number,
     /// versions and event positions.
-    private func number(_ batch: WriteBatch, _ batchKeys: BatchKeys, timestamp: Int64, writer: WriterState) throws(StoreError) -> CommitNumbers {
-        let (versions, keys, eventCount) = try assignVersions(batch, batchKeys, over: writer.inFlight)
+    private func number(_ batch: WriteBatch, _ keys: inout BatchKeys, timestamp: Int64, writer: WriterState) throws(StoreError) -> CommitNumbers {
+        let (versions, eventCount) = try assignVersions(batch, &keys, over: writer.inFlight)
         return CommitNumbers(epoch: writer.epoch, sequence: writer.nextSequence, versions: versions, keys: keys,
                              eventPositions: writer.nextEventPosition..<writer.nextEventPosition + UInt64(eventCount),
                              timestamp: timestamp)
@@ -170,14 +171,13 @@ extension StorageEngine {
     /// Checks expectations and assigns each put and delete its version: one more than the key's
     /// latest version, counting tombstones, commits staged before it and not applied yet
     /// (`inFlight`) and earlier operations of this batch.
-    /// - Returns: The versions, in batch order, the keys' states after the batch, and its number
-    ///   of events.
-    private func assignVersions(_ batch: WriteBatch, _ batchKeys: BatchKeys, over inFlight: [TableKey: (state: KeyState, sequence: UInt64)])
-        throws(StoreError) -> (versions: [UInt64], keys: BatchKeyStates, eventCount: Int) {
-        try state.withLock { state throws(StoreError) -> ([UInt64], BatchKeyStates, Int) in
-            var keys = BatchKeyStates(capacity: batchKeys.keys.count)
+    /// Each key's state after its operation is recorded in `keys`.
+    /// - Returns: The versions, in batch order, and the batch's number of events.
+    private func assignVersions(_ batch: WriteBatch, _ keys: inout BatchKeys, over inFlight: [TableKey: (state: KeyState, sequence: UInt64)])
+        throws(StoreError) -> (versions: [UInt64], eventCount: Int) {
+        try state.withLock { state throws(StoreError) -> ([UInt64], Int) in
             var versions: [UInt64] = []
-            versions.reserveCapacity(batchKeys.keys.count)
+            versions.reserveCapacity(keys.entries.count)
             var eventCount = 0
             // Matched in place, as in ``validate(_:)``.
             try batch.operations.withUnsafeBufferPointer { operations throws(StoreError) in
@@ -190,9 +190,9 @@ extension StorageEngine {
                         eventCount += 1
                         continue
                     }
-                    let key = batchKeys.keys[versions.count]
+                    let key = keys.key(at: versions.count)
                     let staged = inFlight[key].flatMap { $0.sequence > state.lastSequence ? $0.state : nil }
-                    let current = keys[key] ?? staged
+                    let current = keys.stateBefore(versions.count) ?? staged
                         ?? state.index.entry(table: key.table, id: key.id).map { KeyState(version: $0.version, isLive: $0.isLive) }
                         ?? KeyState(version: 0, isLive: false)
                     switch expectation {
@@ -210,11 +210,11 @@ extension StorageEngine {
                     guard current.version < UInt64.max else {
                         throw StoreError(.invalidArgument, "\(key.table)/\(key.id) has reached the last version number")
                     }
-                    keys.set(KeyState(version: current.version + 1, isLive: live), for: key)
+                    keys.record(KeyState(version: current.version + 1, isLive: live), at: versions.count)
                     versions.append(current.version + 1)
                 }
             }
-            return (versions, keys, eventCount)
+            return (versions, eventCount)
         }
     }
 
@@ -298,8 +298,8 @@ struct CommitNumbers: Sendable {
     var epoch: UInt64
     var sequence: UInt64
     var versions: [UInt64]
-    /// The batch's keys after it.
-    var keys: BatchKeyStates
+    /// The batch's keys, with their states after each operation.
+    var keys: BatchKeys
     var eventPositions: Range<UInt64>
     var timestamp: Int64
 }
