@@ -159,9 +159,10 @@ extension StorageEngine {
         let bytes = [UInt8](unsafeUninitializedCapacity: 2 * estimatedSize + Format.frameHeaderLength) { buffer, initializedCount in
             (payloadLength, payload) = CommitPayload.encode(batch, versions: numbers.versions, firstEventPosition: numbers.eventPositions.lowerBound,
                                                             commitTimestamp: numbers.timestamp, into: UnsafeMutableBufferPointer(rebasing: buffer[..<estimatedSize]))
+            let raw = UnsafeMutableRawBufferPointer(buffer)
             // Not checksummed: the leader checksums it as it places it in its group's write.
-            let frameLength = Frame.encode(sequence: numbers.sequence, payload: UnsafeRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[..<payloadLength])),
-                                           into: UnsafeMutableRawBufferPointer(UnsafeMutableBufferPointer(rebasing: buffer[payloadLength...])))
+            let frameLength = Frame.encode(sequence: numbers.sequence, payload: UnsafeRawBufferPointer(rebasing: raw[..<payloadLength]),
+                                           into: UnsafeMutableRawBufferPointer(rebasing: raw[payloadLength...]))
             initializedCount = payloadLength + frameLength
         }
         return StagedCommit(epoch: numbers.epoch, sequence: numbers.sequence, versions: numbers.versions,
