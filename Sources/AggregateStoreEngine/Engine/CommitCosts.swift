@@ -11,6 +11,8 @@ import Darwin
 /// (see ``overlapPays(groupSize:)``).
 ///
 /// Updated without a lock by whichever thread measured: a lost update only delays the average.
+/// Staging is sampled, one commit in eight (see ``StorageEngine/stage(_:waiter:)``), so its
+/// average spans some 64 commits, and is 0, favouring no overlap, until the first sample.
 final class CommitCosts: Sendable {
     private let syncNanoseconds = Atomic<UInt64>(0)
     private let stagingNanoseconds = Atomic<UInt64>(0)

@@ -4,7 +4,7 @@ import Synchronization
 /// The queue of staged commits waiting for the log: group commit, in LevelDB's shape, pipelined.
 ///
 /// A caller stages its own commit (checks, numbers and encodes it, see
-/// ``StorageEngine/stage(_:makeRequest:)``) and appends it here in the same step, so the queue
+/// ``StorageEngine/stage(_:waiter:)``) and appends it here in the same step, so the queue
 /// is in sequence order. If no leader is active, the caller becomes the leader: once it has the
 /// log, it takes the commits at the front of the queue (its own first) and writes them as one
 /// group, one `pwrite` and one `fdatasync` for all, each commit still its own frame and sequence
@@ -73,7 +73,7 @@ package final class CommitQueue: Sendable {
 
     /// Whether the request at the front of the queue is encoded, ready to be written.
     var isFrontReady: Bool {
-        state.withLock { $0.pending.first?.stagedIfReady != nil }
+        state.withLock { $0.pending.first?.isStaged ?? false }
     }
 
     /// Ends the turn of a leader that kept the leadership: the request at the front leads next
@@ -130,6 +130,9 @@ package final class CommitRequest: Sendable {
 
     /// The encoded commit, or nil while its caller is still encoding it.
     var stagedIfReady: StagedCommit? { state.withLock { $0.staged } }
+
+    /// Whether the commit is encoded (without copying it out, as ``stagedIfReady`` does).
+    var isStaged: Bool { state.withLock { $0.staged != nil } }
 
     /// Stores the encoded commit; a task's leader turn handed over meanwhile starts now.
     func markStaged(_ staged: StagedCommit) {

@@ -149,24 +149,9 @@ extension StorageEngine {
         configuration.determinism?.time ?? currentMicroseconds()
     }
 
-    /// Encodes a numbered batch as its payload and frame, both in one allocation (see
-    /// ``StagedCommit/bytes``). Within the batch size limit when `estimatedSize`, the batch's
-    /// ``CommitPayload/estimatedSize(of:)`` (an upper bound), is.
+    /// Encodes a numbered batch as its payload and frame (see ``StagedCommit/init(encoding:_:estimatedSize:)``).
     private func encode(_ batch: WriteBatch, _ numbers: CommitNumbers, estimatedSize: Int) -> StagedCommit {
-        var payload: CommitPayload?
-        var payloadLength = 0
-        // Room for the payload, then for its frame with the payload stored uncompressed.
-        let bytes = [UInt8](unsafeUninitializedCapacity: 2 * estimatedSize + Format.frameHeaderLength) { buffer, initializedCount in
-            (payloadLength, payload) = CommitPayload.encode(batch, versions: numbers.versions, firstEventPosition: numbers.eventPositions.lowerBound,
-                                                            commitTimestamp: numbers.timestamp, into: UnsafeMutableBufferPointer(rebasing: buffer[..<estimatedSize]))
-            let raw = UnsafeMutableRawBufferPointer(buffer)
-            // Not checksummed: the leader checksums it as it places it in its group's write.
-            let frameLength = Frame.encode(sequence: numbers.sequence, payload: UnsafeRawBufferPointer(rebasing: raw[..<payloadLength]),
-                                           into: UnsafeMutableRawBufferPointer(rebasing: raw[payloadLength...]))
-            initializedCount = payloadLength + frameLength
-        }
-        return StagedCommit(epoch: numbers.epoch, sequence: numbers.sequence, versions: numbers.versions,
-                            eventPositions: numbers.eventPositions, payload: payload!, bytes: bytes, payloadLength: payloadLength)
+        StagedCommit(encoding: batch, numbers, estimatedSize: estimatedSize)
     }
 
     /// Checks expectations and assigns each put and delete its version: one more than the key's
@@ -321,6 +306,31 @@ struct StagedCommit: Sendable {
 
     /// The frame's length, at the end of ``bytes``.
     var frameLength: Int { bytes.count - payloadLength }
+
+    /// Encodes a numbered batch as its payload and its frame, in one allocation. The frame is
+    /// not checksummed: the leader checksums it as it places it in its group's write.
+    /// - Parameter estimatedSize: The batch's ``CommitPayload/estimatedSize(of:)``, an upper
+    ///   bound of its payload's length.
+    init(encoding batch: WriteBatch, _ numbers: CommitNumbers, estimatedSize: Int) {
+        var payload: CommitPayload?
+        var payloadLength = 0
+        // Room for the payload, then for its frame with the payload stored uncompressed.
+        let bytes = [UInt8](unsafeUninitializedCapacity: 2 * estimatedSize + Format.frameHeaderLength) { buffer, initializedCount in
+            (payloadLength, payload) = CommitPayload.encode(batch, versions: numbers.versions, firstEventPosition: numbers.eventPositions.lowerBound,
+                                                            commitTimestamp: numbers.timestamp, into: UnsafeMutableBufferPointer(rebasing: buffer[..<estimatedSize]))
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            let frameLength = Frame.encode(sequence: numbers.sequence, payload: UnsafeRawBufferPointer(rebasing: raw[..<payloadLength]),
+                                           into: UnsafeMutableRawBufferPointer(rebasing: raw[payloadLength...]))
+            initializedCount = payloadLength + frameLength
+        }
+        (epoch, sequence, versions, eventPositions) = (numbers.epoch, numbers.sequence, numbers.versions, numbers.eventPositions)
+        self.payload = payload!
+        // The commit waits in the queue and its caller keeps it until it is cached: a
+        // well-compressed large batch must not keep the room of its payload twice over, so
+        // slack past 4 KiB and a quarter of the bytes is given back (a copy).
+        self.bytes = bytes.capacity - bytes.count > max(4096, bytes.count / 4) ? bytes.withUnsafeBufferPointer { Array($0) } : bytes
+        self.payloadLength = payloadLength
+    }
 }
 
 /// A primary key.

@@ -13,7 +13,8 @@ package struct CommitPayload: Sendable, Equatable {
 
     /// The unit of work that committed.
     package var unitOfWorkId: String
-    /// When it committed, in microseconds since the epoch.
+    /// When it was staged for commit, in microseconds since the epoch (the wall clock, read
+    /// before the writer lock: commits staged at once may carry them out of sequence order).
     package var commitTimestamp: Int64
     /// The operations in batch order.
     package var operations: [Operation]

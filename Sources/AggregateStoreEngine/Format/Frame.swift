@@ -33,21 +33,18 @@ package enum Frame {
     /// Encodes one commit's payload as a frame: compressed when LZ4 shrinks it, then checksummed.
     /// The frame is marked as a write of its own (index 0, ends its write); ``place(_:at:of:salt:)``
     /// re-marks a frame written together with others.
-    ///
-    /// Without `checksummed`, the frame's place and CRCs are left for `place` to fill in: the
-    /// commit path places every frame once its group is known, and would otherwise checksum
-    /// each frame twice.
-    package static func encode(sequence: UInt64, payload: [UInt8], salt: UInt64, checksummed: Bool = true) -> [UInt8] {
+    package static func encode(sequence: UInt64, payload: [UInt8], salt: UInt64) -> [UInt8] {
         var frame = [UInt8](unsafeUninitializedCapacity: Format.frameHeaderLength + payload.count) { buffer, initializedCount in
             initializedCount = payload.withUnsafeBytes { encode(sequence: sequence, payload: $0, into: UnsafeMutableRawBufferPointer(buffer)) }
         }
-        if checksummed { frame.withUnsafeMutableBytes { place($0, at: 0, of: 1, salt: salt) } }
-        // The frame waits in the commit queue.
+        frame.withUnsafeMutableBytes { place($0, at: 0, of: 1, salt: salt) }
+        // Given room for the payload uncompressed, which a well-compressed frame must not keep.
         return frame.trimmingSlack()
     }
 
     /// Encodes a payload as a frame at the start of `buffer`, which has room for the header
-    /// and the payload uncompressed, leaving its place and CRCs to ``place(_:at:of:salt:)``.
+    /// and the payload uncompressed, leaving its place and CRCs to ``place(_:at:of:salt:)``:
+    /// the commit path places every frame once its group is known, and checksums it then.
     /// - Returns: The frame's length.
     package static func encode(sequence: UInt64, payload: UnsafeRawBufferPointer, into buffer: UnsafeMutableRawBufferPointer) -> Int {
         let headerLength = Format.frameHeaderLength
