@@ -61,7 +61,7 @@ extension StorageEngine {
             sweepAppliedKeys(&writer)
             return slot.refusal == nil && commitQueue.enqueue(CollectionOfOne(slot.request))
         }
-        if let numbers = slot.numbers { slot.request.markStaged(encode(batch, numbers, estimatedSize: slot.estimatedPayloadSize)) }
+        if let numbers = slot.numbers { slot.request.markStaged(StagedCommit(encoding: batch, numbers, estimatedSize: slot.estimatedPayloadSize)) }
         // One commit in eight is timed, by its sequence number: the moving average needs no
         // more, and each sample costs a clock read and a write to a line all stagers share.
         if let sequence = slot.sequence, sequence % 8 == 0 {
@@ -87,7 +87,7 @@ extension StorageEngine {
             return commitQueue.enqueue(slots.lazy.filter { $0.refusal == nil }.map(\.request))
         }
         for (slot, batch) in zip(slots, batches) {
-            if let numbers = slot.numbers { slot.request.markStaged(encode(batch, numbers, estimatedSize: slot.estimatedPayloadSize)) }
+            if let numbers = slot.numbers { slot.request.markStaged(StagedCommit(encoding: batch, numbers, estimatedSize: slot.estimatedPayloadSize)) }
         }
         return (slots.map(\.outcome), leads)
     }
@@ -100,7 +100,7 @@ extension StorageEngine {
             try checkWritable(writer)
             let numbers = try number(batch, &slot.keys, timestamp: slot.timestamp, writer: writer)
             if slot.mayBeTooLarge {
-                let commit = encode(batch, numbers, estimatedSize: slot.estimatedPayloadSize)
+                let commit = StagedCommit(encoding: batch, numbers, estimatedSize: slot.estimatedPayloadSize)
                 guard commit.payloadLength <= configuration.effectiveMaximumBatchSize else {
                     throw StoreError(.recordTooLarge, "the batch encodes to \(commit.payloadLength) bytes; the maximum is \(configuration.effectiveMaximumBatchSize)")
                 }
@@ -147,11 +147,6 @@ extension StorageEngine {
     /// A commit's timestamp, read before the writer lock: the clock is not read under it.
     private func commitTimestamp() -> Int64 {
         configuration.determinism?.time ?? currentMicroseconds()
-    }
-
-    /// Encodes a numbered batch as its payload and frame (see ``StagedCommit/init(encoding:_:estimatedSize:)``).
-    private func encode(_ batch: WriteBatch, _ numbers: CommitNumbers, estimatedSize: Int) -> StagedCommit {
-        StagedCommit(encoding: batch, numbers, estimatedSize: estimatedSize)
     }
 
     /// Checks expectations and assigns each put and delete its version: one more than the key's
