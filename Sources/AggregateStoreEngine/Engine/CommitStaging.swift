@@ -321,9 +321,8 @@ struct StagedCommit: Sendable {
         (epoch, sequence, versions, eventPositions) = (numbers.epoch, numbers.sequence, numbers.versions, numbers.eventPositions)
         self.payload = payload!
         // The commit waits in the queue and its caller keeps it until it is cached: a
-        // well-compressed large batch must not keep the room of its payload twice over, so
-        // slack past 4 KiB and a quarter of the bytes is given back (a copy).
-        self.bytes = bytes.capacity - bytes.count > max(4096, bytes.count / 4) ? bytes.withUnsafeBufferPointer { Array($0) } : bytes
+        // well-compressed large batch must not keep the room of its payload twice over.
+        self.bytes = bytes.trimmingSlack()
         self.payloadLength = payloadLength
     }
 }
