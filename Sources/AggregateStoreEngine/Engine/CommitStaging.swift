@@ -306,7 +306,7 @@ struct StagedCommit: Sendable {
     /// not checksummed: the leader checksums it as it places it in its group's write.
     /// - Parameter estimatedSize: The batch's ``CommitPayload/estimatedSize(of:)``, an upper
     ///   bound of its payload's length.
-    init(encoding batch: WriteBatch, _ numbers: CommitNumbers, estimatedSize: Int) {
+    init(encoding batch: borrowing WriteBatch, _ numbers: borrowing CommitNumbers, estimatedSize: Int) {
         var payload: CommitPayload?
         var payloadLength = 0
         // Room for the payload, then for its frame with the payload stored uncompressed.

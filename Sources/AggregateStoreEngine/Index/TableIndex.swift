@@ -251,19 +251,26 @@ package struct TableIndex: Sendable {
     /// Records that live key `number` references the values of `foreignKeys` (a single one
     /// without building an array).
     private mutating func attach(_ foreignKeys: [ForeignKey], to number: UInt32) {
-        guard foreignKeys.count == 1 else { return attach(interned(foreignKeys), to: number) }
-        let value = interned(foreignKeys[0])
+        if foreignKeys.count == 1 {
+            attach(value: interned(foreignKeys[0]), to: number)
+        } else {
+            attach(interned(foreignKeys), to: number)
+        }
+    }
+
+    /// Records that live key `number` references the one value `value`.
+    private mutating func attach(value: UInt32, to number: UInt32) {
         postings.add(number, to: value)
         entries[Int(number)].foreignKeys = value + 1
     }
 
     /// Records that live key `number` references `valueNumbers`.
     private mutating func attach(_ valueNumbers: [UInt32], to number: UInt32) {
-        for value in valueNumbers { postings.add(number, to: value) }
         switch valueNumbers.count {
         case 0: entries[Int(number)].foreignKeys = 0
-        case 1: entries[Int(number)].foreignKeys = valueNumbers[0] + 1
+        case 1: attach(value: valueNumbers[0], to: number)
         default:
+            for value in valueNumbers { postings.add(number, to: value) }
             entries[Int(number)].foreignKeys = PackedEntry.severalForeignKeys
             severalForeignKeys[number] = valueNumbers
         }
