@@ -176,22 +176,26 @@ struct KeyIndexTests {
         #expect(index.keyCount == 3)
     }
 
-    @Test(arguments: [11, 12])
-    func theIndexAgreesWithADictionaryModelAndItsSnapshotRestoresIt(seed: UInt64) throws {
+    /// Three tables and two foreign-key fields are found by a linear search, twelve and eleven
+    /// through the dictionaries (``KeyIndex/linearSearchLimit``).
+    @Test(arguments: [(11, 3, 2), (12, 3, 2), (13, 12, 11)])
+    func theIndexAgreesWithADictionaryModelAndItsSnapshotRestoresIt(seed: UInt64, tableCount: Int, fieldCount: Int) throws {
         var random = SplitMix64(seed: seed)
+        let tables = ["orders", "items", "notes"] + (3..<max(3, tableCount)).map { "table-\($0)" }
+        let fields = ["customer", "owner"] + (2..<max(2, fieldCount)).map { "field-\($0)" }
         var index = KeyIndex()
         var model: [String: [String: Expected]] = [:]
         var sequence: UInt64 = 0
-        for _ in 0..<6000 {
+        for _ in 0..<(tableCount > 3 ? 12000 : 6000) {
             sequence += 1
-            let table = ["orders", "items", "notes"][Int(random.next() % 3)]
+            let table = tables[Int(random.next() % UInt64(tables.count))]
             let id = "k-\(random.next() % 400)"
             let version = (model[table]?[id]?.entry.version ?? 0) + 1
             var payload = CommitPayload(unitOfWorkId: "uow", commitTimestamp: 0, operations: [])
             switch random.next() % 10 {
             case 0..<6:
                 let keys = (0..<Int(random.next() % 4)).map { _ in
-                    ForeignKey(field: ["customer", "owner"][Int(random.next() % 2)], value: "v-\(random.next() % 30)")
+                    ForeignKey(field: fields[Int(random.next() % UInt64(fields.count))], value: "v-\(random.next() % 30)")
                 }
                 let offset = UInt32(random.next() % 1000), length = UInt32(1 + random.next() % 100)
                 payload.operations = [.put(table: table, id: id, version: version, foreignKeys: keys,
@@ -258,6 +262,52 @@ struct KeyIndexTests {
             reordered.forget(table: table, id: id, tombstoneSequence: tombstone.entry.sequence)
             #expect(reordered != index)
         }
+    }
+
+    @Test func tablesAndFieldsAreFoundOnBothSidesOfTheLinearSearchLimit() {
+        var index = KeyIndex()
+        let frame = FrameAddress(segment: 1, offset: 40)
+        let fields = (0..<KeyIndex.linearSearchLimit + 3).map { "field-\($0)" }
+        let tables = (0..<KeyIndex.linearSearchLimit + 4).map { "table-\($0)" }
+        func apply(_ operation: CommitPayload.Operation, _ sequence: UInt64) {
+            index.apply(CommitPayload(unitOfWorkId: "uow", commitTimestamp: 0, operations: [operation]),
+                        sequence: sequence, frame: frame, storedLength: 100)
+        }
+        // Each table's record references a value in as many fields as the table's number.
+        func foreignKeys(_ table: Int, version: UInt64) -> [ForeignKey] {
+            fields.prefix(table).map { ForeignKey(field: $0, value: "\($0)-of-\(table)-v\(version)") }
+        }
+        func expectFound(_ present: Range<Int>, version: UInt64) {
+            for table in tables.indices {
+                let entry = index.entry(table: tables[table], id: "key")
+                #expect(entry?.version == (present.contains(table) ? version : nil), "\(tables[table])")
+                #expect(Set(index.foreignKeys(table: tables[table], id: "key")) == Set(present.contains(table) ? foreignKeys(table, version: version) : []))
+                for key in foreignKeys(table, version: version) {
+                    #expect(index.ids(table: tables[table], field: key.field, value: key.value) == (present.contains(table) ? ["key"] : []))
+                }
+            }
+        }
+        var sequence: UInt64 = 0
+        for table in tables.indices {
+            sequence += 1
+            apply(.put(table: tables[table], id: "key", version: 1, foreignKeys: foreignKeys(table, version: 1), record: 0..<10), sequence)
+            expectFound(0..<table + 1, version: 1)
+        }
+        // Updates that change every foreign key, then deletes that empty the tables one by one
+        // (the last table takes an emptied one's place) until none is left.
+        for table in tables.indices {
+            sequence += 1
+            apply(.put(table: tables[table], id: "key", version: 2, foreignKeys: foreignKeys(table, version: 2), record: 0..<10), sequence)
+        }
+        expectFound(0..<tables.count, version: 2)
+        for table in tables.indices {
+            sequence += 1
+            apply(.delete(table: tables[table], id: "key", version: 3), sequence)
+            index.forget(table: tables[table], id: "key", tombstoneSequence: sequence)
+            #expect(!index.hasTable(tables[table]))
+            expectFound(table + 1..<tables.count, version: 2)
+        }
+        #expect(index.keyCount == 0)
     }
 
     private func check(_ index: KeyIndex, against model: [String: [String: Expected]]) throws {

@@ -16,7 +16,8 @@ package struct KeyIndex: Sendable, Equatable {
     private var tableIndexes: [TableIndex] = []
     /// The tables' names, in the order of ``tableIndexes``.
     private var tableNames: [String] = []
-    /// table → its place in ``tableIndexes``.
+    /// table → its place in ``tableIndexes``, looked up once there are more tables than
+    /// ``linearSearchLimit`` (see ``slot(of:)``).
     private var tableSlots: [String: Int] = [:]
     /// The number of live records.
     package private(set) var liveCount = 0
@@ -40,24 +41,35 @@ package struct KeyIndex: Sendable, Equatable {
         hashKey = (generator.next(), generator.next())
     }
 
+    /// The place of `table` in ``tableIndexes``. A store has few tables, and comparing a name
+    /// with each (two words for a name of up to 15 bytes) costs less than hashing it: the
+    /// lookup is on the serial paths that number and apply every commit.
+    private func slot(of table: String) -> Int? {
+        guard tableNames.count <= Self.linearSearchLimit else { return tableSlots[table] }
+        return tableNames.firstIndex(of: table)
+    }
+
+    /// The most tables (and, in a table, foreign-key fields) searched linearly by name.
+    static var linearSearchLimit: Int { 8 }
+
     /// Whether the index has keys of `table`, live or tombstones.
-    package func hasTable(_ table: String) -> Bool { tableSlots[table] != nil }
+    package func hasTable(_ table: String) -> Bool { slot(of: table) != nil }
 
     /// The entry of a key, live or a tombstone.
     package func entry(table: String, id: String) -> IndexEntry? {
-        guard let slot = tableSlots[table], let number = number(of: id, inTableAt: slot) else { return nil }
+        guard let slot = slot(of: table), let number = number(of: id, inTableAt: slot) else { return nil }
         return tableIndexes[slot].entries[Int(number)].entry
     }
 
     /// The foreign keys of a live record (none for a tombstone or a missing key).
     package func foreignKeys(table: String, id: String) -> [ForeignKey] {
-        guard let slot = tableSlots[table], let number = number(of: id, inTableAt: slot) else { return [] }
+        guard let slot = slot(of: table), let number = number(of: id, inTableAt: slot) else { return [] }
         return tableIndexes[slot].foreignKeys(number)
     }
 
     /// The ids of live records of `table` whose `field` references `value`, sorted.
     package func ids(table: String, field: String, value: String) -> [String] {
-        guard let slot = tableSlots[table] else { return [] }
+        guard let slot = slot(of: table) else { return [] }
         return tableIndexes[slot].numbers(field: field, value: value).map(tableIndexes[slot].id).sorted()
     }
 
@@ -91,7 +103,7 @@ package struct KeyIndex: Sendable, Equatable {
     package var liveRecordBytes: UInt64 { liveBytesBySegment.values.reduce(0, +) }
 
     /// The number of live records of `table`.
-    package func liveCount(table: String) -> Int { tableSlots[table].map { tableIndexes[$0].liveCount } ?? 0 }
+    package func liveCount(table: String) -> Int { slot(of: table).map { tableIndexes[$0].liveCount } ?? 0 }
 
     /// Live record counts per table, for every table that has ever held a record (0 when
     /// only tombstones are left).
@@ -116,7 +128,7 @@ package struct KeyIndex: Sendable, Equatable {
     /// The live records of `table`, in no particular order, with their foreign keys if
     /// `withForeignKeys` (which costs an array per record).
     package func liveEntries(table: String, withForeignKeys: Bool = false) -> [LiveEntry] {
-        guard let slot = tableSlots[table] else { return [] }
+        guard let slot = slot(of: table) else { return [] }
         let table = tableIndexes[slot]
         var live: [LiveEntry] = []
         live.reserveCapacity(table.liveCount)
@@ -131,7 +143,7 @@ package struct KeyIndex: Sendable, Equatable {
 
     /// The entry of a live record with its foreign keys, or nil if the key is missing or deleted.
     package func liveEntry(table: String, id: String) -> LiveEntry? {
-        guard let slot = tableSlots[table], let number = number(of: id, inTableAt: slot) else { return nil }
+        guard let slot = slot(of: table), let number = number(of: id, inTableAt: slot) else { return nil }
         let entry = tableIndexes[slot].entries[Int(number)].entry
         guard let location = entry.location else { return nil }
         return LiveEntry(id: id, entry: entry, location: location, foreignKeys: tableIndexes[slot].foreignKeys(number))
@@ -160,7 +172,7 @@ package struct KeyIndex: Sendable, Equatable {
         guard lhs.liveCount == rhs.liveCount, lhs.liveBytesBySegment == rhs.liveBytesBySegment,
               lhs.tableNames.count == rhs.tableNames.count else { return false }
         for (name, left) in zip(lhs.tableNames, lhs.tableIndexes) {
-            guard let slot = rhs.tableSlots[name], case let right = rhs.tableIndexes[slot], left.keyCount == right.keyCount, left.liveCount == right.liveCount else {
+            guard let slot = rhs.slot(of: name), case let right = rhs.tableIndexes[slot], left.keyCount == right.keyCount, left.liveCount == right.liveCount else {
                 return false
             }
             var equal = true
@@ -226,7 +238,7 @@ package struct KeyIndex: Sendable, Equatable {
     /// - Returns: Whether the entry moved.
     @discardableResult
     package mutating func move(table: String, id: String, from old: RecordLocation, to new: RecordLocation) -> Bool {
-        guard let slot = tableSlots[table], let number = number(of: id, inTableAt: slot),
+        guard let slot = slot(of: table), let number = number(of: id, inTableAt: slot),
               tableIndexes[slot].entry(number).location == old else { return false }
         tableIndexes[slot].relocate(number, to: new)
         account(old, -1)
@@ -236,7 +248,7 @@ package struct KeyIndex: Sendable, Equatable {
 
     /// Forgets a tombstone compaction dropped from the log, if it is still the key's entry.
     package mutating func forget(table: String, id: String, tombstoneSequence: UInt64) {
-        guard let slot = tableSlots[table], let number = number(of: id, inTableAt: slot) else { return }
+        guard let slot = slot(of: table), let number = number(of: id, inTableAt: slot) else { return }
         let entry = tableIndexes[slot].entry(number)
         guard !entry.isLive, entry.sequence == tombstoneSequence else { return }
         tableIndexes[slot].remove(number)
@@ -260,7 +272,7 @@ package struct KeyIndex: Sendable, Equatable {
     }
 
     private mutating func replace(table: String, id: String, with entry: IndexEntry, foreignKeys: [ForeignKey]) {
-        let slot = tableSlots[table] ?? add(TableIndex(hashKey: hashKey), named: table)
+        let slot = slot(of: table) ?? add(TableIndex(hashKey: hashKey), named: table)
         let old = tableIndexes[slot].replace(id: id, with: entry, foreignKeys: foreignKeys)
         account(old?.location, -1)
         account(entry.location, +1)

@@ -59,6 +59,8 @@ package struct TableIndex: Sendable {
     var entries: [PackedEntry] = []
     /// Foreign-key field names, numbered in order of first use.
     var fields: [String] = []
+    /// field name → its number, looked up once there are more fields than
+    /// ``KeyIndex/linearSearchLimit`` (see ``fieldNumber(of:)``).
     var fieldNumbers: [String: UInt16] = [:]
     /// (field number, value) → value number; the key is the field number's two bytes, then the value.
     var values: InternTable
@@ -117,7 +119,7 @@ package struct TableIndex: Sendable {
 
     /// The numbers of the live records whose foreign key `field` is `value`.
     package func numbers(field: String, value: String) -> [UInt32] {
-        guard let field = fieldNumbers[field] else { return [] }
+        guard let field = fieldNumber(of: field) else { return [] }
         return Self.withValueKey(field: field, value: value) { key in
             values.number(of: key).map(postings.entries(of:)) ?? []
         }
@@ -218,9 +220,16 @@ package struct TableIndex: Sendable {
         return numbers
     }
 
+    /// The number of foreign-key field `name`, searched linearly among a table's few fields
+    /// (see ``KeyIndex/linearSearchLimit``).
+    private func fieldNumber(of name: String) -> UInt16? {
+        guard fields.count <= KeyIndex.linearSearchLimit else { return fieldNumbers[name] }
+        return fields.firstIndex(of: name).map { UInt16($0) }
+    }
+
     /// The value number of `key`, if it is known.
     private func existingValueNumber(of key: ForeignKey) -> UInt32? {
-        guard let field = fieldNumbers[key.field] else { return nil }
+        guard let field = fieldNumber(of: key.field) else { return nil }
         return Self.withValueKey(field: field, value: key.value, values.number(of:))
     }
 
@@ -237,7 +246,7 @@ package struct TableIndex: Sendable {
     /// The value number of `key`, adding its field and value if not seen before.
     private mutating func interned(_ key: ForeignKey) -> UInt32 {
         let field: UInt16
-        if let known = fieldNumbers[key.field] {
+        if let known = fieldNumber(of: key.field) {
             field = known
         } else {
             precondition(fields.count < Int(UInt16.max), "more foreign-key fields in a table than the index can number")
