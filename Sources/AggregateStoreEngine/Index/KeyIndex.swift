@@ -217,18 +217,22 @@ package struct KeyIndex: Sendable, Equatable {
 
     /// Applies one logged commit, in sequence order. `frame` is where its frame lives.
     package mutating func apply(_ payload: CommitPayload, sequence: UInt64, frame: FrameAddress, storedLength: Int) {
-        for operation in payload.operations {
-            switch operation {
-            case let .put(table, id, version, foreignKeys, record):
-                let location = RecordLocation(segment: frame.segment, storedLength: UInt32(storedLength),
-                                              frameOffset: frame.offset, recordOffset: UInt32(record.lowerBound),
-                                              recordLength: UInt32(record.count))
-                replace(table: table, id: id, with: IndexEntry(version: version, sequence: sequence, location: location),
-                        foreignKeys: foreignKeys)
-            case let .delete(table, id, version):
-                replace(table: table, id: id, with: IndexEntry(version: version, sequence: sequence, location: nil), foreignKeys: [])
-            case .event:
-                break
+        // Matched in place through a buffer pointer: iterating copies each operation out (its
+        // strings and arrays retained and released) on the serial path that applies commits.
+        payload.operations.withUnsafeBufferPointer { operations in
+            for index in operations.indices {
+                switch operations[index] {
+                case let .put(table, id, version, foreignKeys, record):
+                    let location = RecordLocation(segment: frame.segment, storedLength: UInt32(storedLength),
+                                                  frameOffset: frame.offset, recordOffset: UInt32(record.lowerBound),
+                                                  recordLength: UInt32(record.count))
+                    replace(table: table, id: id, with: IndexEntry(version: version, sequence: sequence, location: location),
+                            foreignKeys: foreignKeys)
+                case let .delete(table, id, version):
+                    replace(table: table, id: id, with: IndexEntry(version: version, sequence: sequence, location: nil), foreignKeys: [])
+                case .event:
+                    break
+                }
             }
         }
     }
@@ -264,11 +268,15 @@ package struct KeyIndex: Sendable, Equatable {
     }
 
     private mutating func account(_ location: RecordLocation?, _ sign: Int) {
-        guard let location else { return }
+        guard let location, location.recordLength > 0 else { return }
         let bytes = UInt64(location.recordLength)
+        if sign > 0 {
+            // One lookup, in place, for the common case.
+            liveBytesBySegment[location.segment, default: 0] += bytes
+            return
+        }
         let current = liveBytesBySegment[location.segment, default: 0]
-        let updated = sign > 0 ? current + bytes : (current > bytes ? current - bytes : 0)
-        liveBytesBySegment[location.segment] = updated > 0 ? updated : nil
+        liveBytesBySegment[location.segment] = current > bytes ? current - bytes : nil
     }
 
     private mutating func replace(table: String, id: String, with entry: IndexEntry, foreignKeys: [ForeignKey]) {
