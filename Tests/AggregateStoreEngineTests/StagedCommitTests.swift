@@ -73,6 +73,88 @@ struct StagedCommitTests {
         }
     }
 
+    @Test func aStagedCommitOverItsPayloadLimitIsRefusedBeforeItsFrameIsEncoded() throws {
+        var batch = WriteBatch(unitOfWorkId: "uow-1")
+        batch.put(table: "T", id: "1", record: Array(repeating: 7, count: 3000))
+        let numbers = CommitNumbers(epoch: 0, sequence: 5, versions: [1], keys: BatchKeys(batch), eventPositions: 1..<1, timestamp: 99)
+        let estimate = CommitPayload.estimatedSize(of: batch)
+        let length = CommitPayload.encode(batch, versions: [1], firstEventPosition: 1, commitTimestamp: 99).bytes.count
+        let fits = try #require(StagedCommit(encoding: batch, numbers, estimatedSize: estimate, maximumPayloadLength: length))
+        #expect(fits.payloadLength == length)
+        var frame = Array(fits.bytes[length...])
+        Frame.place(&frame, at: 0, of: 1, salt: 1)
+        let (header, decoded) = try decode(frame, salt: 1)
+        let matches = header.sequence == 5 && decoded == Array(fits.bytes[..<length])
+        #expect(matches)
+        #expect(StagedCommit(encoding: batch, numbers, estimatedSize: estimate, maximumPayloadLength: length - 1) == nil)
+    }
+
+    @Test(arguments: [1, 2, 3])
+    func aBatchsMinimumSizeIsALowerBoundOfItsPayloadsLength(seed: UInt64) {
+        var random = SplitMix64(seed: seed)
+        func name(_ prefix: String) -> String { prefix + String(repeating: "x", count: Int(random.next() % 20)) }
+        for _ in 0..<200 {
+            var batch = WriteBatch(unitOfWorkId: name("uow"))
+            var versions: [UInt64] = []
+            for _ in 0..<(1 + random.next() % 8) {
+                switch random.next() % 3 {
+                case 0:
+                    let keys = (0..<random.next() % 3).map { _ in ForeignKey(field: name("f"), value: name("") + "v") }
+                    batch.put(table: name("T"), id: name("i"), record: Array(repeating: 1, count: Int(random.next() % 300)), foreignKeys: keys)
+                    versions.append(random.next() >> 1)
+                case 1:
+                    batch.delete(table: name("T"), id: name("i"))
+                    versions.append(random.next() >> 1)
+                default:
+                    batch.append(OutboxEvent(id: name("e"), type: name("t"), aggregateTable: name("T"), aggregateId: name("i"),
+                                             occurredAt: 0, payload: Array(repeating: 2, count: Int(random.next() % 100))))
+                }
+            }
+            let length = CommitPayload.encode(batch, versions: versions, firstEventPosition: 1, commitTimestamp: 0).bytes.count
+            let minimum = CommitPayload.minimumSize(of: batch)
+            #expect(minimum <= length && length <= CommitPayload.estimatedSize(of: batch))
+            // The bound leaves out only the lengths, numbers and tags: a few bytes a field.
+            #expect(length - minimum <= 9 + batch.operations.count * 40)
+        }
+    }
+
+    @Test func aBatchOverTheLimitIsRefusedWithoutANumberWhetherItsBytesOrItsEncodingExceedIt() async throws {
+        let directory = TemporaryDirectory()
+        var configuration = EngineConfiguration()
+        configuration.maximumBatchSize = 4096
+        configuration.compaction.isAutomatic = false
+        let engine = try StorageEngine.open(at: directory.path, configuration: configuration, logger: quietLogger)
+        defer { try? engine.close() }
+        try await engine.commit(orderBatch(1))
+        let size = fileSize(segmentPath(directory.path))
+        func deletes(_ count: Int) -> WriteBatch {
+            var batch = WriteBatch(unitOfWorkId: "uow-deletes")
+            for index in 0..<count { batch.delete(table: "T", id: "d-\(10_000 + index)") }
+            return batch
+        }
+        // Its bytes alone exceed the limit: refused before the writer lock, unencoded.
+        var big = WriteBatch(unitOfWorkId: "uow-big")
+        for index in 0..<5 { big.put(table: "T", id: "\(index)", record: Array(repeating: UInt8(index), count: 1000)) }
+        let bytesError = #expect(throws: StoreError.self) { try engine.commit(big) }
+        #expect(bytesError?.code == .recordTooLarge)
+        #expect(bytesError?.message.contains("holds at least") == true, "\(String(describing: bytesError))")
+        // 7 bytes of names each (at most 3,500 in all), but 13 bytes each encoded: refused
+        // once encoded, before its frame.
+        let tooMany = deletes(500)
+        #expect(CommitPayload.minimumSize(of: tooMany) <= 4096 && CommitPayload.estimatedSize(of: tooMany) > 4096)
+        let encodingError = #expect(throws: StoreError.self) { try engine.commit(tooMany) }
+        #expect(encodingError?.code == .recordTooLarge)
+        #expect(encodingError?.message.contains("encodes to more than") == true, "\(String(describing: encodingError))")
+        #expect(engine.lastSequence == 1)
+        #expect(fileSize(segmentPath(directory.path)) == size)
+        // One whose bound exceeds the limit but whose encoding fits is committed.
+        let fewer = deletes(250)
+        #expect(CommitPayload.estimatedSize(of: fewer) > 4096)
+        #expect(try await engine.commit(fewer).sequence == 2)
+        // The async commit refuses the same way.
+        await #expect(throws: StoreError.self) { try await engine.commit(big) }
+    }
+
     @Test func theReadCacheCopiesExactlyTheBytesOfASliceItIsGiven() {
         let cache = ReadCache(capacity: 1 << 20)
         let bytes = (0..<300).map { UInt8(truncatingIfNeeded: $0 &* 7) }

@@ -56,6 +56,7 @@ extension StorageEngine {
         let started = DispatchTime.now().uptimeNanoseconds
         var slot = StagingSlot(batch, waiter: waiter, maximumBatchSize: configuration.effectiveMaximumBatchSize,
                                timestamp: commitTimestamp())
+        if let refusal = slot.refusal { return (.failure(refusal), false) }
         let leads = writer.withLockYielding { writer in
             checkAndNumber(&slot, batch, writer: &writer)
             sweepAppliedKeys(&writer)
@@ -93,16 +94,19 @@ extension StorageEngine {
     }
 
     /// Checks and numbers a batch under the writer lock and counts it as staged, or records
-    /// its refusal in its slot. A batch that might exceed the limit is encoded here, where it
-    /// can still be refused before it takes a number; the others are encoded after the lock.
+    /// its refusal in its slot. A batch whose size bound exceeds the limit (but whose bytes
+    /// alone do not, see ``StagingSlot``) is encoded here, where it can still be refused before
+    /// it takes a number, and before its frame is compressed; the others are encoded after the
+    /// lock.
     private func checkAndNumber(_ slot: inout StagingSlot, _ batch: WriteBatch, writer: inout WriterState) {
+        guard slot.refusal == nil else { return }
         do throws(StoreError) {
             try checkWritable(writer)
             let numbers = try number(batch, &slot.keys, timestamp: slot.timestamp, writer: writer)
             if slot.mayBeTooLarge {
-                let commit = StagedCommit(encoding: batch, numbers, estimatedSize: slot.estimatedPayloadSize)
-                guard commit.payloadLength <= configuration.effectiveMaximumBatchSize else {
-                    throw StoreError(.recordTooLarge, "the batch encodes to \(commit.payloadLength) bytes; the maximum is \(configuration.effectiveMaximumBatchSize)")
+                guard let commit = StagedCommit(encoding: batch, numbers, estimatedSize: slot.estimatedPayloadSize,
+                                                maximumPayloadLength: configuration.effectiveMaximumBatchSize) else {
+                    throw StoreError(.recordTooLarge, "the batch encodes to more than the maximum of \(configuration.effectiveMaximumBatchSize) bytes")
                 }
                 slot.request.markStaged(commit)
             } else {
@@ -266,6 +270,11 @@ private struct StagingSlot {
         keys = BatchKeys(batch)
         self.timestamp = timestamp
         mayBeTooLarge = estimatedPayloadSize > maximumBatchSize
+        // A batch whose bytes alone exceed the limit is refused here, without the writer lock
+        // or an allocation of its size.
+        if mayBeTooLarge, case let least = CommitPayload.minimumSize(of: batch), least > maximumBatchSize {
+            refusal = StoreError(.recordTooLarge, "the batch holds at least \(least) bytes; the maximum is \(maximumBatchSize)")
+        }
     }
 
     /// The queued request, or the refusal.
@@ -307,17 +316,31 @@ struct StagedCommit: Sendable {
     /// - Parameter estimatedSize: The batch's ``CommitPayload/estimatedSize(of:)``, an upper
     ///   bound of its payload's length.
     init(encoding batch: borrowing WriteBatch, _ numbers: borrowing CommitNumbers, estimatedSize: Int) {
+        // No payload is longer than the limit of Int.max: never nil.
+        self.init(encoding: batch, numbers, estimatedSize: estimatedSize, maximumPayloadLength: .max)!
+    }
+
+    /// Encodes a numbered batch as ``init(encoding:_:estimatedSize:)`` does, or returns nil if
+    /// its payload is longer than `maximumPayloadLength`: a batch whose size bound exceeds the
+    /// limit is refused once its payload is encoded, before its frame is compressed (and
+    /// before a length past the frame header's 32 bits could be converted).
+    init?(encoding batch: borrowing WriteBatch, _ numbers: borrowing CommitNumbers, estimatedSize: Int, maximumPayloadLength: Int) {
         var payload: CommitPayload?
         var payloadLength = 0
         // Room for the payload, then for its frame with the payload stored uncompressed.
         let bytes = [UInt8](unsafeUninitializedCapacity: 2 * estimatedSize + Format.frameHeaderLength) { buffer, initializedCount in
             (payloadLength, payload) = CommitPayload.encode(batch, versions: numbers.versions, firstEventPosition: numbers.eventPositions.lowerBound,
                                                             commitTimestamp: numbers.timestamp, into: UnsafeMutableBufferPointer(rebasing: buffer[..<estimatedSize]))
+            guard payloadLength <= maximumPayloadLength else {
+                initializedCount = 0
+                return
+            }
             let raw = UnsafeMutableRawBufferPointer(buffer)
             let frameLength = Frame.encode(sequence: numbers.sequence, payload: UnsafeRawBufferPointer(rebasing: raw[..<payloadLength]),
                                            into: UnsafeMutableRawBufferPointer(rebasing: raw[payloadLength...]))
             initializedCount = payloadLength + frameLength
         }
+        guard payloadLength <= maximumPayloadLength else { return nil }
         (epoch, sequence, versions, eventPositions) = (numbers.epoch, numbers.sequence, numbers.versions, numbers.eventPositions)
         self.payload = payload!
         // The commit waits in the queue and its caller keeps it until it is cached: a

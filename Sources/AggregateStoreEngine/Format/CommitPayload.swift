@@ -182,6 +182,29 @@ package struct CommitPayload: Sendable, Equatable {
         return size
     }
 
+    /// A lower bound of the length of a batch's payload: the bytes it holds verbatim (names,
+    /// ids, records, foreign keys and events), without their lengths and numbers. For refusing
+    /// a batch that cannot fit the limit without encoding it.
+    package static func minimumSize(of batch: WriteBatch) -> Int {
+        var size = batch.unitOfWorkId.utf8.count
+        batch.operations.withUnsafeBufferPointer { operations in
+            for index in operations.indices {
+                switch operations[index] {
+                case let .put(table, id, record, foreignKeys, _):
+                    size += foreignKeys.reduce(table.utf8.count + id.utf8.count + record.count) {
+                        $0 + $1.field.utf8.count + $1.value.utf8.count
+                    }
+                case let .delete(table, id, _):
+                    size += table.utf8.count + id.utf8.count
+                case let .event(event):
+                    size += event.id.utf8.count + event.type.utf8.count + event.aggregateTable.utf8.count + event.aggregateId.utf8.count
+                        + event.payload.count
+                }
+            }
+        }
+        return size
+    }
+
     /// The same upper bound as ``estimatedSize(of:)``, for operations as logged.
     package static func estimatedSize(of operations: [Operation], unitOfWorkId: String) -> Int {
         operations.reduce(headerBound(unitOfWorkId: unitOfWorkId)) { size, operation in
