@@ -141,13 +141,27 @@ struct EventFeedTests {
         bigEvent.append(OutboxEvent(id: "big", type: "T", aggregateTable: "SalesOrder", aggregateId: "SO-2", occurredAt: 0,
                                     payload: [UInt8](repeating: 1, count: 1001)))
         expectRejected(.recordTooLarge, bigEvent)
-        // Every event fits, but the batch does not: rejected after positions were chosen for it.
+        // Every event fits, but the batch's bytes do not: refused before it is numbered.
         var bigBatch = batch(2, events: 1)
         for index in 0..<4 {
             bigBatch.append(OutboxEvent(id: "e\(index)", type: "T", aggregateTable: "SalesOrder", aggregateId: "SO-2",
                                         occurredAt: 0, payload: [UInt8](repeating: UInt8(index), count: 900)))
         }
         expectRejected(.recordTooLarge, bigBatch)
+        // Its bytes fit but its encoding does not: refused after positions were chosen for it.
+        func tight(payload: Int) -> WriteBatch {
+            var tight = batch(2, events: 1)
+            for index in 0..<3 {
+                tight.append(OutboxEvent(id: "e\(index)", type: "T", aggregateTable: "SalesOrder", aggregateId: "SO-2",
+                                         occurredAt: 0, payload: [UInt8](repeating: UInt8(index), count: payload)))
+            }
+            return tight
+        }
+        let tightBatch = tight(payload: (3000 - CommitPayload.minimumSize(of: tight(payload: 0))) / 3)
+        let versions = [UInt64](repeating: 1, count: tightBatch.operations.count)
+        let encoded = CommitPayload.encode(tightBatch, versions: versions, firstEventPosition: 1, commitTimestamp: 0).bytes.count
+        #expect(CommitPayload.minimumSize(of: tightBatch) <= 3000 && encoded > 3000)
+        expectRejected(.recordTooLarge, tightBatch)
 
         #expect(engine.lastEventPosition == 2)
         let receipt = try engine.commit(batch(2, events: 1))

@@ -79,14 +79,18 @@ struct StagedCommitTests {
         let numbers = CommitNumbers(epoch: 0, sequence: 5, versions: [1], keys: BatchKeys(batch), eventPositions: 1..<1, timestamp: 99)
         let estimate = CommitPayload.estimatedSize(of: batch)
         let length = CommitPayload.encode(batch, versions: [1], firstEventPosition: 1, commitTimestamp: 99).bytes.count
-        let fits = try #require(StagedCommit(encoding: batch, numbers, estimatedSize: estimate, maximumPayloadLength: length))
+        let fits = try StagedCommit(encoding: batch, numbers, estimatedSize: estimate, maximumPayloadLength: length)
         #expect(fits.payloadLength == length)
         var frame = Array(fits.bytes[length...])
         Frame.place(&frame, at: 0, of: 1, salt: 1)
         let (header, decoded) = try decode(frame, salt: 1)
         let matches = header.sequence == 5 && decoded == Array(fits.bytes[..<length])
         #expect(matches)
-        #expect(StagedCommit(encoding: batch, numbers, estimatedSize: estimate, maximumPayloadLength: length - 1) == nil)
+        let error = #expect(throws: StoreError.self) {
+            try StagedCommit(encoding: batch, numbers, estimatedSize: estimate, maximumPayloadLength: length - 1)
+        }
+        #expect(error?.code == .recordTooLarge)
+        #expect(error?.message == "the batch encodes to \(length) bytes; the maximum is \(length - 1)")
     }
 
     @Test(arguments: [1, 2, 3])
@@ -138,21 +142,31 @@ struct StagedCommitTests {
         let bytesError = #expect(throws: StoreError.self) { try engine.commit(big) }
         #expect(bytesError?.code == .recordTooLarge)
         #expect(bytesError?.message.contains("holds at least") == true, "\(String(describing: bytesError))")
-        // 7 bytes of names each (at most 3,500 in all), but 13 bytes each encoded: refused
-        // once encoded, before its frame.
+        // 8 bytes of names each (4,011 with the unit-of-work id), but 12 bytes each encoded:
+        // refused once encoded, before its frame.
         let tooMany = deletes(500)
         #expect(CommitPayload.minimumSize(of: tooMany) <= 4096 && CommitPayload.estimatedSize(of: tooMany) > 4096)
         let encodingError = #expect(throws: StoreError.self) { try engine.commit(tooMany) }
         #expect(encodingError?.code == .recordTooLarge)
-        #expect(encodingError?.message.contains("encodes to more than") == true, "\(String(describing: encodingError))")
+        #expect(encodingError?.message.contains("encodes to") == true, "\(String(describing: encodingError))")
         #expect(engine.lastSequence == 1)
         #expect(fileSize(segmentPath(directory.path)) == size)
         // One whose bound exceeds the limit but whose encoding fits is committed.
         let fewer = deletes(250)
         #expect(CommitPayload.estimatedSize(of: fewer) > 4096)
         #expect(try await engine.commit(fewer).sequence == 2)
-        // The async commit refuses the same way.
-        await #expect(throws: StoreError.self) { try await engine.commit(big) }
+        // The async commit refuses the same ways, and so does a group of commits, whose
+        // other members are committed.
+        for refused in [big, tooMany] {
+            let asyncError = await #expect(throws: StoreError.self) { try await engine.commit(refused) }
+            #expect(asyncError?.code == .recordTooLarge)
+        }
+        let outcomes = engine.commit(group: [deletes(1), big, tooMany, deletes(2)])
+        #expect(outcomes.map { (try? $0.get())?.sequence } == [3, nil, nil, 4])
+        #expect(outcomes.map { outcome -> StoreError.Code? in
+            guard case let .failure(error) = outcome else { return nil }
+            return error.code
+        } == [nil, .recordTooLarge, .recordTooLarge, nil])
     }
 
     @Test func theReadCacheCopiesExactlyTheBytesOfASliceItIsGiven() {

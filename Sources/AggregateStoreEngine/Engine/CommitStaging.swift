@@ -104,11 +104,8 @@ extension StorageEngine {
             try checkWritable(writer)
             let numbers = try number(batch, &slot.keys, timestamp: slot.timestamp, writer: writer)
             if slot.mayBeTooLarge {
-                guard let commit = StagedCommit(encoding: batch, numbers, estimatedSize: slot.estimatedPayloadSize,
-                                                maximumPayloadLength: configuration.effectiveMaximumBatchSize) else {
-                    throw StoreError(.recordTooLarge, "the batch encodes to more than the maximum of \(configuration.effectiveMaximumBatchSize) bytes")
-                }
-                slot.request.markStaged(commit)
+                slot.request.markStaged(try StagedCommit(encoding: batch, numbers, estimatedSize: slot.estimatedPayloadSize,
+                                                         maximumPayloadLength: configuration.effectiveMaximumBatchSize))
             } else {
                 slot.numbers = numbers
             }
@@ -316,15 +313,17 @@ struct StagedCommit: Sendable {
     /// - Parameter estimatedSize: The batch's ``CommitPayload/estimatedSize(of:)``, an upper
     ///   bound of its payload's length.
     init(encoding batch: borrowing WriteBatch, _ numbers: borrowing CommitNumbers, estimatedSize: Int) {
-        // No payload is longer than the limit of Int.max: never nil.
-        self.init(encoding: batch, numbers, estimatedSize: estimatedSize, maximumPayloadLength: .max)!
+        // No payload is longer than Int.max bytes: this never throws.
+        try! self.init(encoding: batch, numbers, estimatedSize: estimatedSize, maximumPayloadLength: .max)
     }
 
-    /// Encodes a numbered batch as ``init(encoding:_:estimatedSize:)`` does, or returns nil if
-    /// its payload is longer than `maximumPayloadLength`: a batch whose size bound exceeds the
-    /// limit is refused once its payload is encoded, before its frame is compressed (and
-    /// before a length past the frame header's 32 bits could be converted).
-    init?(encoding batch: borrowing WriteBatch, _ numbers: borrowing CommitNumbers, estimatedSize: Int, maximumPayloadLength: Int) {
+    /// Encodes a numbered batch as ``init(encoding:_:estimatedSize:)`` does, unless its payload
+    /// is longer than `maximumPayloadLength`: a batch whose size bound exceeds the limit is
+    /// refused once its payload is encoded, before its frame is compressed (and before a length
+    /// past the frame header's 32 bits could be converted).
+    /// - Throws: ``StoreError/Code/recordTooLarge``, with the payload's length.
+    init(encoding batch: borrowing WriteBatch, _ numbers: borrowing CommitNumbers, estimatedSize: Int,
+         maximumPayloadLength: Int) throws(StoreError) {
         var payload: CommitPayload?
         var payloadLength = 0
         // Room for the payload, then for its frame with the payload stored uncompressed.
@@ -340,7 +339,9 @@ struct StagedCommit: Sendable {
                                            into: UnsafeMutableRawBufferPointer(rebasing: raw[payloadLength...]))
             initializedCount = payloadLength + frameLength
         }
-        guard payloadLength <= maximumPayloadLength else { return nil }
+        guard payloadLength <= maximumPayloadLength else {
+            throw StoreError(.recordTooLarge, "the batch encodes to \(payloadLength) bytes; the maximum is \(maximumPayloadLength)")
+        }
         (epoch, sequence, versions, eventPositions) = (numbers.epoch, numbers.sequence, numbers.versions, numbers.eventPositions)
         self.payload = payload!
         // The commit waits in the queue and its caller keeps it until it is cached: a
