@@ -54,9 +54,12 @@ extension StorageEngine {
     /// - Returns: The queued request or the error, and whether the caller now leads.
     func stage(_ batch: WriteBatch, waiter: CommitRequest.Waiter) -> (request: Result<CommitRequest, StoreError>, leads: Bool) {
         let started = DispatchTime.now().uptimeNanoseconds
-        var slot = StagingSlot(batch, waiter: waiter, maximumBatchSize: configuration.effectiveMaximumBatchSize,
+        let estimatedPayloadSize = CommitPayload.estimatedSize(of: batch), maximumBatchSize = configuration.effectiveMaximumBatchSize
+        if estimatedPayloadSize > maximumBatchSize, let refusal = StagingSlot.refusal(ofBytesIn: batch, maximumBatchSize: maximumBatchSize) {
+            return (.failure(refusal), false)
+        }
+        var slot = StagingSlot(batch, waiter: waiter, estimatedPayloadSize: estimatedPayloadSize, maximumBatchSize: maximumBatchSize,
                                timestamp: commitTimestamp())
-        if let refusal = slot.refusal { return (.failure(refusal), false) }
         let leads = writer.withLockYielding { writer in
             checkAndNumber(&slot, batch, writer: &writer)
             sweepAppliedKeys(&writer)
@@ -79,11 +82,16 @@ extension StorageEngine {
         -> (requests: [Result<CommitRequest, StoreError>], leads: Bool) {
         let started = DispatchTime.now().uptimeNanoseconds
         defer { commitCosts.recordStaging((DispatchTime.now().uptimeNanoseconds - started) / UInt64(max(1, batches.count))) }
-        var slots = batches.map {
-            StagingSlot($0, waiter: waiter(), maximumBatchSize: configuration.effectiveMaximumBatchSize, timestamp: commitTimestamp())
+        let maximumBatchSize = configuration.effectiveMaximumBatchSize
+        var slots = batches.map { batch in
+            var slot = StagingSlot(batch, waiter: waiter(), estimatedPayloadSize: CommitPayload.estimatedSize(of: batch),
+                                   maximumBatchSize: maximumBatchSize, timestamp: commitTimestamp())
+            if slot.mayBeTooLarge { slot.refusal = StagingSlot.refusal(ofBytesIn: batch, maximumBatchSize: maximumBatchSize) }
+            return slot
         }
         let leads = writer.withLockYielding { writer in
-            for index in slots.indices { checkAndNumber(&slots[index], batches[index], writer: &writer) }
+            // A slot refused on its size already is left as it is.
+            for index in slots.indices where slots[index].refusal == nil { checkAndNumber(&slots[index], batches[index], writer: &writer) }
             sweepAppliedKeys(&writer)
             return commitQueue.enqueue(slots.lazy.filter { $0.refusal == nil }.map(\.request))
         }
@@ -93,13 +101,12 @@ extension StorageEngine {
         return (slots.map(\.outcome), leads)
     }
 
-    /// Checks and numbers a batch under the writer lock and counts it as staged, or records
-    /// its refusal in its slot. A batch whose size bound exceeds the limit (but whose bytes
-    /// alone do not, see ``StagingSlot``) is encoded here, where it can still be refused before
-    /// it takes a number, and before its frame is compressed; the others are encoded after the
-    /// lock.
+    /// Checks and numbers a batch not refused yet under the writer lock and counts it as
+    /// staged, or records its refusal in its slot. A batch whose size bound exceeds the limit
+    /// (but whose bytes alone do not, see ``StagingSlot/refusal(ofBytesIn:maximumBatchSize:)``)
+    /// is encoded here, where it can still be refused before it takes a number, and before its
+    /// frame is compressed; the others are encoded after the lock.
     private func checkAndNumber(_ slot: inout StagingSlot, _ batch: WriteBatch, writer: inout WriterState) {
-        guard slot.refusal == nil else { return }
         do throws(StoreError) {
             try checkWritable(writer)
             let numbers = try number(batch, &slot.keys, timestamp: slot.timestamp, writer: writer)
@@ -245,7 +252,7 @@ package struct KeyState: Sendable, Equatable {
 /// One batch's place in ``StorageEngine/stage(_:waiter:)``.
 private struct StagingSlot {
     var request: CommitRequest
-    /// The batch's ``CommitPayload/estimatedSize(of:)``, computed once.
+    /// The batch's ``CommitPayload/estimatedSize(of:)``, computed once by the caller.
     var estimatedPayloadSize: Int
     /// The batch's keys, hashed before the writer lock.
     var keys: BatchKeys
@@ -260,18 +267,24 @@ private struct StagingSlot {
     /// Why the batch was refused.
     var refusal: StoreError?
 
-    /// A slot whose size check is done before the lock, as it needs none.
-    init(_ batch: WriteBatch, waiter: CommitRequest.Waiter, maximumBatchSize: Int, timestamp: Int64) {
+    /// A slot whose size checks are done before the lock, as they need none: its caller has
+    /// bounded the batch's payload and checked ``refusal(ofBytesIn:maximumBatchSize:)``.
+    init(_ batch: WriteBatch, waiter: CommitRequest.Waiter, estimatedPayloadSize: Int, maximumBatchSize: Int, timestamp: Int64) {
         request = CommitRequest(waiter: waiter)
-        estimatedPayloadSize = CommitPayload.estimatedSize(of: batch)
+        self.estimatedPayloadSize = estimatedPayloadSize
         keys = BatchKeys(batch)
         self.timestamp = timestamp
         mayBeTooLarge = estimatedPayloadSize > maximumBatchSize
-        // A batch whose bytes alone exceed the limit is refused here, without the writer lock
-        // or an allocation of its size.
-        if mayBeTooLarge, case let least = CommitPayload.minimumSize(of: batch), least > maximumBatchSize {
-            refusal = StoreError(.recordTooLarge, "the batch holds at least \(least) bytes; the maximum is \(maximumBatchSize)")
-        }
+    }
+
+    /// The refusal of a batch whose bytes alone exceed the limit, checked before its slot is
+    /// made: it is refused without the writer lock or an allocation of its size. Out of line,
+    /// as only batches whose size bound exceeds the limit need it.
+    @inline(never)
+    static func refusal(ofBytesIn batch: WriteBatch, maximumBatchSize: Int) -> StoreError? {
+        let least = CommitPayload.minimumSize(of: batch)
+        guard least > maximumBatchSize else { return nil }
+        return StoreError(.recordTooLarge, "the batch holds at least \(least) bytes; the maximum is \(maximumBatchSize)")
     }
 
     /// The queued request, or the refusal.
