@@ -47,8 +47,9 @@ extension StorageEngine {
     ///   and the positions assigned to its events.
     /// - Throws: ``StoreError/Code/invalidArgument`` or ``StoreError/Code/recordTooLarge`` for a
     ///   bad batch (a batch whose bytes alone exceed the batch limit is refused before the
-    ///   store's state or its expectations are checked), ``StoreError/Code/duplicate`` or ``StoreError/Code/conflict`` when an
-    ///   expectation fails (nothing is written in any of these cases);
+    ///   store's state or its expectations are checked), ``StoreError/Code/duplicate`` or
+    ///   ``StoreError/Code/conflict`` when an expectation fails (nothing is written in any of
+    ///   these cases);
     ///   ``StoreError/Code/io`` or ``StoreError/Code/noSpace`` when the write or fsync of its
     ///   group fails, or when it was queued behind a group whose write failed (the frames are
     ///   cut again, but the cut is not synced, so after a power loss a commit whose own write
