@@ -11,8 +11,9 @@ struct ReadCacheTests {
         (0..<count).map { UInt8(truncatingIfNeeded: number &* 31 &+ $0) }
     }
 
+    /// Fillers have negative numbers: their keys are in a segment of their own.
     private func key(_ number: Int) -> FrameAddress {
-        FrameAddress(segment: 1, offset: UInt64(bitPattern: Int64(number)))
+        FrameAddress(segment: number < 0 ? 2 : 1, offset: UInt64(number.magnitude))
     }
 
     @Test func theCacheStaysWithinItsByteBudget() {

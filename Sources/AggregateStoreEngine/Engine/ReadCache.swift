@@ -20,14 +20,6 @@ import Glibc
 /// often outlives its slab, as in a least-recently-used cache, without a list to update on
 /// every hit.
 package final class ReadCache: Sendable {
-    /// Where a cached payload is.
-    private struct Entry {
-        /// The number of its slab (see ``Slab/number``).
-        var slab: UInt64
-        var offset: Int
-        var count: Int
-    }
-
     /// One block of payloads, filled from its start.
     private struct Slab {
         /// Slabs are numbered in the order they are made; those held are consecutive.
@@ -41,7 +33,7 @@ package final class ReadCache: Sendable {
     }
 
     private struct State {
-        var entries: [FrameAddress: Entry] = [:]
+        var entries = CacheEntryTable()
         /// Oldest first.
         var slabs: [Slab] = []
         /// The slab that small payloads are copied into, until it is full.
@@ -143,7 +135,7 @@ package final class ReadCache: Sendable {
     package func close() {
         state.withLock { state in
             Self.release(&state)
-            state.entries = [:]
+            state.entries.removeAll()
             state.bytes = 0
             state.isClosed = true
         }
@@ -168,7 +160,7 @@ package final class ReadCache: Sendable {
         (state.slabs[slab].memory + offset).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
         state.slabs[slab].used += bytes.count
         state.slabs[slab].keys.append(key)
-        let entry = Entry(slab: state.slabs[slab].number, offset: offset, count: bytes.count)
+        let entry = CacheEntry(slab: state.slabs[slab].number, offset: offset, count: bytes.count)
         if let old = state.entries.updateValue(entry, forKey: key) {
             state.bytes -= old.count
         }
@@ -200,9 +192,9 @@ package final class ReadCache: Sendable {
     private static func dropOldest(_ state: inout State) -> Slab {
         let slab = state.slabs.removeFirst()
         for key in slab.keys {
-            guard let entry = state.entries[key], entry.slab == slab.number else { continue }
-            state.entries[key] = nil
-            state.bytes -= entry.count
+            if let entry = state.entries.removeValue(forKey: key, if: { $0.slab == slab.number }) {
+                state.bytes -= entry.count
+            }
         }
         state.allocated -= slab.size
         if slab.number == state.filling { state.filling = nil }
