@@ -54,6 +54,43 @@ struct CacheEntryTableTests {
         for (number, address) in addresses.enumerated() { #expect(table[address]?.slab == UInt64(number)) }
     }
 
+    @Test func framesOfOneSizeSpreadOverTheSlots() {
+        // Frames of one size lie at evenly spaced offsets: a full 64 MiB cache of 908-byte
+        // frames once made runs of hundreds of slots.
+        var worst = (size: 0, probes: 0.0)
+        for size in stride(from: 80, through: 1200, by: 4) {
+            var table = CacheEntryTable()
+            for number in 0..<4000 {
+                let address = FrameAddress(segment: 1 + UInt32(number / 2000), offset: UInt64(64 + size * (number % 2000)))
+                table.updateValue(CacheEntry(slab: 0, offset: 0, count: size), forKey: address)
+            }
+            if table.meanProbeLength > worst.probes { worst = (size, table.meanProbeLength) }
+        }
+        #expect(worst.probes < 2, "frames of \(worst.size) bytes: \(worst.probes) probes a lookup")
+    }
+
+    @Test func aRemovalShiftsBackARunThatWrapsAroundTheEnd() {
+        // Four keys whose first slot is one of the last two of sixteen: their run wraps to
+        // the start. Removing each in turn must leave the others reachable.
+        var table = CacheEntryTable()
+        let capacity = table.capacity
+        let wrapping = (0..<10_000 as Range<UInt64>).lazy.map { FrameAddress(segment: 1, offset: $0) }
+            .filter { CacheEntryTable.home(of: $0, capacity: capacity) >= capacity - 2 }.prefix(4)
+        #expect(wrapping.count == 4)
+        for removed in wrapping {
+            table = CacheEntryTable()
+            for (number, address) in wrapping.enumerated() {
+                table.updateValue(CacheEntry(slab: UInt64(number), offset: 0, count: 1), forKey: address)
+            }
+            #expect(table.capacity == capacity, "no growth: the run must wrap")
+            #expect(table.removeValue(forKey: removed) != nil)
+            for (number, address) in wrapping.enumerated() where address != removed {
+                #expect(table[address]?.slab == UInt64(number), "\(address) after removing \(removed)")
+            }
+            #expect(table[removed] == nil && table.count == 3)
+        }
+    }
+
     @Test func removeAllEmptiesTheTable() {
         var table = CacheEntryTable()
         for offset in 0..<100 as Range<UInt64> {

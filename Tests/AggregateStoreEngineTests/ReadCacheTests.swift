@@ -29,6 +29,16 @@ struct ReadCacheTests {
         #expect(cache.usage.hits == 1 && cache.usage.misses == 1)
     }
 
+    @Test func aPayloadAlreadyCachedIsNotCachedAgain() {
+        // A frame's bytes never change: a second insert for its address (a reader's, after
+        // the committer's) keeps the first copy and the byte count.
+        let cache = ReadCache(capacity: 1 << 20)
+        cache.insert(payload(1, count: 300), for: key(1))
+        cache.insert(payload(2, count: 500), for: key(1))
+        #expect(cache.payload(for: key(1)) == payload(1, count: 300))
+        #expect(cache.usage.entries == 1 && cache.usage.bytes == 300)
+    }
+
     @Test func aPayloadLargerThanASlabGetsASlabOfItsOwnWithinTheBudget() {
         // A commit of a thousand orders has a payload of about a megabyte: it is cached too.
         let cache = ReadCache(capacity: 1 << 20)

@@ -2,6 +2,7 @@
 struct CacheEntry: Equatable {
     /// The number of its slab (see ``ReadCache``'s slabs).
     var slab: UInt64
+    /// Where in the slab its bytes start.
     var offset: Int
     /// Never 0 for a cached payload: the table marks its empty slots with 0.
     var count: Int
@@ -11,10 +12,10 @@ struct CacheEntry: Equatable {
 /// probing and backward-shift deletion (no tombstones), at most half full.
 ///
 /// A `Dictionary` hashes every key with SipHash, which guards a table against keys chosen to
-/// collide. A frame address is the engine's own, never an input, and a commit makes about
-/// four lookups (an insert now, a check and a removal when its slab is dropped): SipHash
-/// took about 4 % of a 64-task benchmark's CPU. Here an address is packed into one word and
-/// mixed with a multiply and a shift.
+/// collide. A frame address is the engine's own, never an input, and a commit's payload costs
+/// four lookups (the insert's check and its update, and a check and a removal when its slab
+/// is dropped): SipHash took about 4 % of a 64-task benchmark's CPU. Here an address is packed
+/// into one word and mixed by SplitMix64's finalizer.
 struct CacheEntryTable {
     private struct Slot {
         var key: UInt64
@@ -30,6 +31,7 @@ struct CacheEntryTable {
     /// The entries held.
     private(set) var count = 0
 
+    /// An empty table.
     init() {
         slots = Array(repeating: Self.empty, count: Self.minimumCapacity)
         mask = Self.minimumCapacity - 1
@@ -122,10 +124,31 @@ struct CacheEntryTable {
         return UInt64(address.segment) << 32 | address.offset
     }
 
-    /// A key's first slot: the high bits of a multiply by an odd constant (Fibonacci
-    /// hashing), after folding the segment's bits into the offset's.
+    /// A key's first slot. Every bit of the key must reach the slot's bits: frames of one
+    /// size lie at evenly spaced offsets, and a single multiply (Fibonacci hashing) sent such
+    /// offsets into runs hundreds of slots long for some sizes (908 bytes: 622 probes a lookup).
     private static func home(_ key: UInt64, _ mask: Int) -> Int {
-        let mixed = (key ^ key >> 29) &* 0x9E37_79B9_7F4A_7C15
-        return Int(truncatingIfNeeded: mixed >> 32) & mask
+        var mixed = key &* 0x9E37_79B9_7F4A_7C15
+        mixed = (mixed ^ mixed >> 30) &* 0xBF58_476D_1CE4_E5B9
+        mixed ^= mixed >> 31
+        return Int(truncatingIfNeeded: mixed) & mask
     }
+
+    /// The first slot of `address` in a table of `capacity` slots (a power of two), for tests
+    /// that build runs which wrap around the end of the slots.
+    static func home(of address: FrameAddress, capacity: Int) -> Int {
+        home(key(address), capacity - 1)
+    }
+
+    /// The slots a successful lookup probes, on average, for tests of the hash's spread.
+    var meanProbeLength: Double {
+        var total = 0
+        for (index, slot) in slots.enumerated() where slot.entry.count != 0 {
+            total += (index - Self.home(slot.key, mask)) & mask + 1
+        }
+        return count == 0 ? 0 : Double(total) / Double(count)
+    }
+
+    /// The number of slots, a power of two (16 for an empty table).
+    var capacity: Int { slots.count }
 }
