@@ -73,9 +73,29 @@ struct StagedCommitTests {
         }
     }
 
-    @Test func aStagedCommitOverItsPayloadLimitIsRefusedBeforeItsFrameIsEncoded() throws {
+    @Test func aStagedCommitOfUsualSizeIsAllocatedAtItsLength() throws {
+        // Encoded in the thread's scratch buffer, whose room is twice the payload's bound,
+        // then copied out: a commit waiting in the queue holds its bytes, not their bound.
         var batch = WriteBatch(unitOfWorkId: "uow-1")
-        batch.put(table: "T", id: "1", record: Array(repeating: 7, count: 3000))
+        batch.put(table: "SalesOrder", id: "SO-1", record: incompressible(600))
+        let numbers = CommitNumbers(epoch: 0, sequence: 5, versions: [1], keys: BatchKeys(batch), eventPositions: 1..<1, timestamp: 99)
+        let estimate = CommitPayload.estimatedSize(of: batch)
+        let staged = StagedCommit(encoding: batch, numbers, estimatedSize: estimate)
+        #expect(2 * estimate + Format.frameHeaderLength <= ThreadScratch.maximumSize)
+        #expect(staged.bytes.capacity - staged.bytes.count < 64)
+        let payload = CommitPayload.encode(batch, versions: [1], firstEventPosition: 1, commitTimestamp: 99).bytes
+        #expect(Array(staged.bytes[..<staged.payloadLength]) == payload)
+        var frame = Array(staged.bytes[staged.payloadLength...])
+        Frame.place(&frame, at: 0, of: 1, salt: 1)
+        #expect(try decode(frame, salt: 1).payload == payload)
+    }
+
+    @Test(arguments: [3000, 40_000])
+    func aStagedCommitOverItsPayloadLimitIsRefusedBeforeItsFrameIsEncoded(recordSize: Int) throws {
+        // 3,000 bytes are staged in the thread's scratch buffer, 40,000 (whose room is over
+        // its largest size) in an allocation of their own.
+        var batch = WriteBatch(unitOfWorkId: "uow-1")
+        batch.put(table: "T", id: "1", record: Array(repeating: 7, count: recordSize))
         let numbers = CommitNumbers(epoch: 0, sequence: 5, versions: [1], keys: BatchKeys(batch), eventPositions: 1..<1, timestamp: 99)
         let estimate = CommitPayload.estimatedSize(of: batch)
         let length = CommitPayload.encode(batch, versions: [1], firstEventPosition: 1, commitTimestamp: 99).bytes.count

@@ -312,8 +312,9 @@ struct StagedCommit: Sendable {
     var versions: [UInt64]
     var eventPositions: Range<UInt64>
     var payload: CommitPayload
-    /// The encoded payload, then its frame: one allocation for both, as a commit's
-    /// allocations cost more than their bytes on the committing threads.
+    /// The encoded payload, then its frame: one allocation for both, as a commit's allocations
+    /// cost more than their bytes on the committing threads (of their length for a batch
+    /// staged in the thread's scratch buffer, see ``ThreadScratch``).
     var bytes: [UInt8]
     /// The length of the payload, at the start of ``bytes``.
     var payloadLength: Int
@@ -337,30 +338,56 @@ struct StagedCommit: Sendable {
     /// - Throws: ``StoreError/Code/recordTooLarge``, with the payload's length.
     init(encoding batch: borrowing WriteBatch, _ numbers: borrowing CommitNumbers, estimatedSize: Int,
          maximumPayloadLength: Int) throws(StoreError) {
-        var payload: CommitPayload?
-        var payloadLength = 0
         // Room for the payload, then for its frame with the payload stored uncompressed.
-        let bytes = [UInt8](unsafeUninitializedCapacity: 2 * estimatedSize + Format.frameHeaderLength) { buffer, initializedCount in
-            (payloadLength, payload) = CommitPayload.encode(batch, versions: numbers.versions, firstEventPosition: numbers.eventPositions.lowerBound,
-                                                            commitTimestamp: numbers.timestamp, into: UnsafeMutableBufferPointer(rebasing: buffer[..<estimatedSize]))
-            guard payloadLength <= maximumPayloadLength else {
-                initializedCount = 0
-                return
-            }
-            let raw = UnsafeMutableRawBufferPointer(buffer)
-            let frameLength = Frame.encode(sequence: numbers.sequence, payload: UnsafeRawBufferPointer(rebasing: raw[..<payloadLength]),
-                                           into: UnsafeMutableRawBufferPointer(rebasing: raw[payloadLength...]))
-            initializedCount = payloadLength + frameLength
+        let room = 2 * estimatedSize + Format.frameHeaderLength
+        var encoded: (payload: CommitPayload, payloadLength: Int)?
+        // A batch of usual size is encoded in the thread's scratch buffer and copied out at its
+        // length (see ``ThreadScratch``); a larger one, into an allocation of the room.
+        var bytes = try ThreadScratch.withBuffer(count: room) { buffer throws(StoreError) -> [UInt8] in
+            let (payload, payloadLength, frameLength) = try Self.encode(batch, numbers, estimatedSize: estimatedSize,
+                                                                         maximumPayloadLength: maximumPayloadLength, into: buffer)
+            encoded = (payload, payloadLength)
+            return Array(UnsafeRawBufferPointer(rebasing: buffer[..<(payloadLength + frameLength)]))
         }
+        if bytes == nil {
+            var failure: StoreError?
+            bytes = [UInt8](unsafeUninitializedCapacity: room) { buffer, initializedCount in
+                do throws(StoreError) {
+                    let (payload, payloadLength, frameLength) = try Self.encode(
+                        batch, numbers, estimatedSize: estimatedSize, maximumPayloadLength: maximumPayloadLength,
+                        into: UnsafeMutableRawBufferPointer(buffer))
+                    encoded = (payload, payloadLength)
+                    initializedCount = payloadLength + frameLength
+                } catch {
+                    failure = error
+                    initializedCount = 0
+                }
+            }
+            if let failure { throw failure }
+            // The commit waits in the queue and its caller keeps it until it is cached: a
+            // well-compressed large batch must not keep the room of its payload twice over.
+            bytes = bytes!.trimmingSlack()
+        }
+        (epoch, sequence, versions, eventPositions) = (numbers.epoch, numbers.sequence, numbers.versions, numbers.eventPositions)
+        (payload, payloadLength) = encoded!
+        self.bytes = bytes!
+    }
+
+    /// Encodes the payload at the start of `buffer` (`estimatedSize` bytes, its bound), then its
+    /// frame right after it.
+    /// - Returns: The payload, and the lengths of its bytes and of the frame's.
+    private static func encode(_ batch: borrowing WriteBatch, _ numbers: borrowing CommitNumbers, estimatedSize: Int,
+                               maximumPayloadLength: Int, into buffer: UnsafeMutableRawBufferPointer)
+        throws(StoreError) -> (CommitPayload, payloadLength: Int, frameLength: Int) {
+        let (payloadLength, payload) = CommitPayload.encode(
+            batch, versions: numbers.versions, firstEventPosition: numbers.eventPositions.lowerBound, commitTimestamp: numbers.timestamp,
+            into: UnsafeMutableBufferPointer(rebasing: buffer.bindMemory(to: UInt8.self)[..<estimatedSize]))
         guard payloadLength <= maximumPayloadLength else {
             throw StoreError(.recordTooLarge, "the batch encodes to \(payloadLength) bytes; the maximum is \(maximumPayloadLength)")
         }
-        (epoch, sequence, versions, eventPositions) = (numbers.epoch, numbers.sequence, numbers.versions, numbers.eventPositions)
-        self.payload = payload!
-        // The commit waits in the queue and its caller keeps it until it is cached: a
-        // well-compressed large batch must not keep the room of its payload twice over.
-        self.bytes = bytes.trimmingSlack()
-        self.payloadLength = payloadLength
+        let frameLength = Frame.encode(sequence: numbers.sequence, payload: UnsafeRawBufferPointer(rebasing: buffer[..<payloadLength]),
+                                       into: UnsafeMutableRawBufferPointer(rebasing: buffer[payloadLength...]))
+        return (payload, payloadLength, frameLength)
     }
 }
 
