@@ -4,12 +4,12 @@ import Synchronization
 import Testing
 
 /// A thread's scratch buffer: at least the bytes asked for, kept and grown per thread, none
-/// over its largest size.
+/// over its largest size, and never handed to a nested call.
 @Suite("Thread scratch buffers")
 struct ThreadScratchTests {
     /// The address of the calling thread's buffer of at least `count` bytes, after checking
     /// that all of them can be written and read back.
-    private func bufferAddress(count: Int) -> Int? {
+    private static func bufferAddress(count: Int) -> Int? {
         ThreadScratch.withBuffer(count: count) { (buffer: UnsafeMutableRawBufferPointer) -> Int in
             #expect(buffer.count >= count)
             for index in stride(from: 0, to: count, by: 97) { buffer[index] = UInt8(truncatingIfNeeded: index) }
@@ -19,14 +19,27 @@ struct ThreadScratchTests {
         }
     }
 
+    /// Runs `body` on a new thread, whose buffer is not made yet, and returns its result.
+    private static func onNewThread<T: Sendable>(_ body: @escaping @Sendable () -> T) -> T {
+        let result = Mutex<T?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Thread {
+            result.withLock { $0 = body() }
+            done.signal()
+        }.start()
+        done.wait()
+        return result.withLock { $0! }
+    }
+
     @Test func aThreadReusesItsBufferAndGrowsItOnlyWhenAskedForMore() {
-        let first = bufferAddress(count: 1000)
-        #expect(first != nil)
-        #expect(bufferAddress(count: 4096) == first, "the first buffer holds 4 KiB")
-        let grown = bufferAddress(count: 5000)
-        #expect(grown != nil)
-        #expect(bufferAddress(count: 100) == grown)
-        #expect(bufferAddress(count: ThreadScratch.maximumSize) != nil)
+        let (first, same, grown, again, largest) = Self.onNewThread {
+            (Self.bufferAddress(count: 1000), Self.bufferAddress(count: 4096), Self.bufferAddress(count: 5000),
+             Self.bufferAddress(count: 100), Self.bufferAddress(count: ThreadScratch.maximumSize))
+        }
+        #expect(first != nil && largest != nil)
+        #expect(same == first, "the first buffer holds 4 KiB")
+        #expect(grown != nil && grown != first)
+        #expect(again == grown)
     }
 
     @Test func aRequestOverTheLargestSizeGetsNoBuffer() {
@@ -38,17 +51,26 @@ struct ThreadScratchTests {
         #expect(result == nil && !called)
     }
 
-    @Test func eachThreadHasABufferOfItsOwn() {
-        let here = bufferAddress(count: 2000)
-        let there = Mutex<Int?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            let address = bufferAddress(count: 2000)
-            there.withLock { $0 = address }
-            done.signal()
+    @Test func aNestedCallGetsNoBufferAndTheOuterOneKeepsItsBytes() {
+        let (nested, outerIntact, afterwards) = Self.onNewThread { () -> (Bool, Bool, Bool) in
+            var nested = true
+            let intact = ThreadScratch.withBuffer(count: 100) { outer in
+                outer.initializeMemory(as: UInt8.self, repeating: 7)
+                // Larger than the outer buffer: a nested call that got one would grow it
+                // and free the outer call's bytes.
+                nested = ThreadScratch.withBuffer(count: 10_000) { _ in true } ?? false
+                return outer.allSatisfy { $0 == 7 }
+            }
+            return (nested, intact ?? false, Self.bufferAddress(count: 10_000) != nil)
         }
-        thread.start()
-        done.wait()
-        #expect(there.withLock { $0 } != nil && there.withLock { $0 } != here)
+        #expect(!nested)
+        #expect(outerIntact)
+        #expect(afterwards, "the buffer is free again once the outer call returns")
+    }
+
+    @Test func eachThreadHasABufferOfItsOwn() {
+        let here = Self.bufferAddress(count: 2000)
+        let there = Self.onNewThread { Self.bufferAddress(count: 2000) }
+        #expect(here != nil && there != nil && here != there)
     }
 }
