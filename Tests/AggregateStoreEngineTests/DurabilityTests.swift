@@ -158,6 +158,27 @@ struct DurabilityTests {
         try recovered.close()
     }
 
+    @Test func aLockReleasedWithinAMomentIsTakenAndOneHeldLongerIsNot() throws {
+        // A forking process holds a copy of the lock's descriptor until its child calls exec:
+        // the open tries again for about 130 ms. Here another handle holds the lock, released
+        // 20 ms into the open, then held through a whole open.
+        let directory = TemporaryDirectory()
+        try openStore(directory.path).close()
+        let holder = try PosixFileSystem().open(directory.path + "/LOCK", mode: .readWrite)
+        #expect(try holder.tryLock(exclusive: true))
+        let release = DispatchWorkItem { try? holder.close() }
+        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(20), execute: release)
+        let engine = try openStore(directory.path, waitForLock: false)
+        try engine.close()
+        let stubborn = try PosixFileSystem().open(directory.path + "/LOCK", mode: .readWrite)
+        #expect(try stubborn.tryLock(exclusive: true))
+        let started = ContinuousClock.now
+        let refused = #expect(throws: StoreError.self) { try openStore(directory.path, waitForLock: false) }
+        #expect(refused?.code == .locked)
+        #expect(ContinuousClock.now - started >= .milliseconds(100), "tried again before giving up")
+        try stubborn.close()
+    }
+
     @Test func aSecondHandleIsRefusedByTheLock() throws {
         let directory = TemporaryDirectory()
         let engine = try openStore(directory.path)

@@ -1,4 +1,9 @@
 import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 public import Logging
 package import Synchronization
 
@@ -159,9 +164,17 @@ public final class StorageEngine: Sendable {
             // The lock file's durability does not matter: a lost one is created again.
             handle = try fileSystem.open(lockPath, mode: .createIfMissing)
         }
-        let locked: Bool
-        do {
-            locked = try handle.tryLock(exclusive: !configuration.readOnly)
+        var locked = false
+        do throws(StoreError) {
+            // A process that forks holds copies of all our descriptors, the lock's among them,
+            // until its child calls exec: a lock just released by a close here can look held
+            // for that moment. So a held lock is tried again for a short while (1, 2, 4, ...
+            // 64 ms, about 130 ms in all) before the store is reported locked.
+            for pause in [0, 1, 2, 4, 8, 16, 32, 64] {
+                if pause > 0 { usleep(useconds_t(pause * 1000)) }
+                locked = try handle.tryLock(exclusive: !configuration.readOnly)
+                if locked { break }
+            }
         } catch {
             try? handle.close()
             throw error
