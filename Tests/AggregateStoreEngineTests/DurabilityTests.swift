@@ -160,14 +160,17 @@ struct DurabilityTests {
 
     @Test func aLockReleasedWithinAMomentIsTakenAndOneHeldLongerIsNot() throws {
         // A forking process holds a copy of the lock's descriptor until its child calls exec:
-        // the open tries again for about 130 ms. Here another handle holds the lock, released
-        // 20 ms into the open, then held through a whole open.
+        // the open tries again for about half a second. Here another handle holds the lock,
+        // released 10 ms into the open by a thread of its own (a Dispatch queue's work can wait
+        // far longer for a worker while other tests run), then held through a whole open.
         let directory = TemporaryDirectory()
         try openStore(directory.path).close()
         let holder = try PosixFileSystem().open(directory.path + "/LOCK", mode: .readWrite)
         #expect(try holder.tryLock(exclusive: true))
-        let release = DispatchWorkItem { try? holder.close() }
-        DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(20), execute: release)
+        Thread {
+            usleep(10_000)
+            try? holder.close()
+        }.start()
         let engine = try openStore(directory.path, waitForLock: false)
         try engine.close()
         let stubborn = try PosixFileSystem().open(directory.path + "/LOCK", mode: .readWrite)
@@ -175,7 +178,7 @@ struct DurabilityTests {
         let started = ContinuousClock.now
         let refused = #expect(throws: StoreError.self) { try openStore(directory.path, waitForLock: false) }
         #expect(refused?.code == .locked)
-        #expect(ContinuousClock.now - started >= .milliseconds(100), "tried again before giving up")
+        #expect(ContinuousClock.now - started >= .milliseconds(400), "tried again before giving up")
         try stubborn.close()
     }
 

@@ -168,9 +168,10 @@ public final class StorageEngine: Sendable {
         do throws(StoreError) {
             // A process that forks holds copies of all our descriptors, the lock's among them,
             // until its child calls exec: a lock just released by a close here can look held
-            // for that moment. So a held lock is tried again for a short while (1, 2, 4, ...
-            // 64 ms, about 130 ms in all) before the store is reported locked.
-            for pause in [0, 1, 2, 4, 8, 16, 32, 64] {
+            // for that moment, longer on a loaded machine. So a held lock is tried again for a
+            // while (after 1, 2, 4, ... 256 ms, about half a second in all) before the store is
+            // reported locked.
+            for pause in [0, 1, 2, 4, 8, 16, 32, 64, 128, 256] {
                 if pause > 0 { usleep(useconds_t(pause * 1000)) }
                 locked = try handle.tryLock(exclusive: !configuration.readOnly)
                 if locked { break }
