@@ -171,12 +171,12 @@ struct DurabilityTests {
             usleep(10_000)
             try? holder.close()
         }.start()
-        let engine = try openStore(directory.path, waitForLock: false)
+        let engine = try openStore(directory.path)
         try engine.close()
         let stubborn = try PosixFileSystem().open(directory.path + "/LOCK", mode: .readWrite)
         #expect(try stubborn.tryLock(exclusive: true))
         let started = ContinuousClock.now
-        let refused = #expect(throws: StoreError.self) { try openStore(directory.path, waitForLock: false) }
+        let refused = #expect(throws: StoreError.self) { try openStore(directory.path) }
         #expect(refused?.code == .locked)
         #expect(ContinuousClock.now - started >= .milliseconds(400), "tried again before giving up")
         try stubborn.close()
@@ -185,15 +185,15 @@ struct DurabilityTests {
     @Test func aSecondHandleIsRefusedByTheLock() throws {
         let directory = TemporaryDirectory()
         let engine = try openStore(directory.path)
-        let second = #expect(throws: StoreError.self) { try openStore(directory.path, waitForLock: false) }
+        let second = #expect(throws: StoreError.self) { try openStore(directory.path) }
         #expect(second?.code == .locked)
-        let reader = #expect(throws: StoreError.self) { try openStore(directory.path, readOnly: true, waitForLock: false) }
+        let reader = #expect(throws: StoreError.self) { try openStore(directory.path, readOnly: true) }
         #expect(reader?.code == .locked)
         try engine.close()
         // Readers share the lock with each other, not with a writer.
         let readerOne = try openStore(directory.path, readOnly: true)
         let readerTwo = try openStore(directory.path, readOnly: true)
-        #expect(throws: StoreError.self) { try openStore(directory.path, waitForLock: false) }
+        #expect(throws: StoreError.self) { try openStore(directory.path) }
         try readerOne.close()
         try readerTwo.close()
         try openStore(directory.path).close()

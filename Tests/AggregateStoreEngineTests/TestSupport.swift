@@ -37,13 +37,12 @@ func orderBatch(_ number: Int, customer: Int = 1, expecting: VersionExpectation 
 /// compaction, so segment files stay where a test put them, and no index snapshot at close,
 /// so the next open reads (and checks) the whole log the test may have damaged.
 ///
-/// With `waitForLock`, a `locked` failure is retried for up to a second: other tests spawn
-/// child processes, and between fork and exec a child holds copies of every descriptor,
-/// including a just-closed store's lock, so a close followed at once by a reopen can find the
-/// lock still held. The lock tests pass `waitForLock: false`.
+/// Other tests spawn child processes, and between fork and exec a child holds copies of every
+/// descriptor, including a just-closed store's lock: the engine's open tries a held lock again
+/// for about half a second, so a close followed at once by a reopen finds it free.
 func openStore(_ path: String, segmentSize: Int = 64 << 20, readOnly: Bool = false,
                durability: Durability = .synchronous, logger: Logger = quietLogger,
-               waitForLock: Bool = true, automaticCompaction: Bool = false,
+               automaticCompaction: Bool = false,
                snapshot: Bool = false) throws(StoreError) -> StorageEngine {
     var configuration = EngineConfiguration()
     configuration.compaction.isAutomatic = automaticCompaction
@@ -51,15 +50,7 @@ func openStore(_ path: String, segmentSize: Int = 64 << 20, readOnly: Bool = fal
     configuration.segmentSize = segmentSize
     configuration.readOnly = readOnly
     configuration.durability = durability
-    var attempts = 0
-    while true {
-        do {
-            return try StorageEngine.open(at: path, configuration: configuration, logger: logger)
-        } catch where error.code == .locked && waitForLock && attempts < 100 {
-            attempts += 1
-            usleep(10_000)
-        }
-    }
+    return try StorageEngine.open(at: path, configuration: configuration, logger: logger)
 }
 
 /// Reads, edits and writes back a file's bytes (damage at rest).
