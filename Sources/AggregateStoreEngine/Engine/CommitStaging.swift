@@ -164,12 +164,15 @@ extension StorageEngine {
     /// - Returns: The versions, in batch order, and the batch's number of events.
     private func assignVersions(_ batch: WriteBatch, _ keys: inout BatchKeys, over inFlight: [TableKey: (state: KeyState, sequence: UInt64)])
         throws(StoreError) -> (versions: [UInt64], eventCount: Int) {
-        try state.withLock { state throws(StoreError) -> ([UInt64], Int) in
-            var versions: [UInt64] = []
-            versions.reserveCapacity(keys.entries.count)
-            var eventCount = 0
-            // Matched in place, as in ``validate(_:)``.
-            try batch.operations.withUnsafeBufferPointer { operations throws(StoreError) in
+        var versions: [UInt64] = []
+        versions.reserveCapacity(keys.entries.count)
+        var eventCount = 0
+        // Matched in place, as in ``validate(_:)``. The index is read in the lock's own closure,
+        // not in one nested inside it: through a nested closure's capture, each lookup copied
+        // the whole index (a dozen buffers retained and released, on lines the applying
+        // thread writes).
+        try batch.operations.withUnsafeBufferPointer { operations throws(StoreError) in
+            try state.withLock { state throws(StoreError) in
                 for index in operations.indices {
                     let expectation: VersionExpectation, live: Bool
                     switch operations[index] {
@@ -180,10 +183,16 @@ extension StorageEngine {
                         continue
                     }
                     let key = keys.key(at: versions.count)
-                    let staged = inFlight[key].flatMap { $0.sequence > state.lastSequence ? $0.state : nil }
-                    let current = keys.stateBefore(versions.count) ?? staged
-                        ?? state.index.entry(table: key.table, id: key.id).map { KeyState(version: $0.version, isLive: $0.isLive) }
-                        ?? KeyState(version: 0, isLive: false)
+                    let current: KeyState
+                    if let earlier = keys.stateBefore(versions.count) {
+                        current = earlier
+                    } else if let staged = inFlight[key], staged.sequence > state.lastSequence {
+                        current = staged.state
+                    } else if let entry = state.index.entry(table: key.table, id: key.id) {
+                        current = KeyState(version: entry.version, isLive: entry.isLive)
+                    } else {
+                        current = KeyState(version: 0, isLive: false)
+                    }
                     switch expectation {
                     case .any:
                         break
@@ -203,8 +212,8 @@ extension StorageEngine {
                     versions.append(current.version + 1)
                 }
             }
-            return (versions, eventCount)
         }
+        return (versions, eventCount)
     }
 
     /// Rejects a malformed batch before it joins the queue.
