@@ -123,6 +123,9 @@ struct GroupCommitBenchmark {
                                             logger: Logger(label: "aggstore.bench"))
         defer { try? engine.close() }
         let streams = try streams(threads)
+        // Freed after the clock stops: a committer that finishes would otherwise free its
+        // batches (their records and events) while the others still commit.
+        defer { withExtendedLifetime(streams) {} }
         let perThread = streams[0].count
 
         let results = Mutex<(latencies: [Double], syncs: [Double], groups: Double, error: (any Error)?)>(([], [], 0, nil))
@@ -183,6 +186,8 @@ extension GroupCommitBenchmark {
                                             logger: Logger(label: "aggstore.bench"))
         defer { try? engine.close() }
         let streams = try streams(tasks)
+        // As in ``measure(threads:groupCommit:round:)``: a finished task would free its batches.
+        defer { withExtendedLifetime(streams) {} }
         let total = streams.reduce(0) { $0 + $1.count }
         let outcome = Mutex<Result<(seconds: Double, latencies: [Double], syncs: [Double], groups: Double), any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
