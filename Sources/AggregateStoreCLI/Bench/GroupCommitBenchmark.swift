@@ -126,37 +126,29 @@ struct GroupCommitBenchmark {
         // Freed after the clock stops: a committer that finishes would otherwise free its
         // batches (their records and events) while the others still commit.
         defer { withExtendedLifetime(streams) {} }
-        let perThread = streams[0].count
+        let commitsPerThread = streams[0].count
 
-        let results = Mutex<(latencies: [Double], syncs: [Double], groups: Double, error: (any Error)?)>(([], [], 0, nil))
+        // Each thread's own figures, joined once the clock has stopped: joining them as each
+        // thread finished grew the shared arrays (page faults) while the others committed.
+        let results = Mutex<(perThread: [CommitterFigures], error: (any Error)?)>(([], nil))
         let start = DispatchSemaphore(value: 0)
         let done = DispatchGroup()
         for batches in streams {
             done.enter()
             let thread = Thread {
                 defer { done.leave() }
-                var latencies: [Double] = []
-                latencies.reserveCapacity(batches.count)
-                // Each commit is 1/size of its group's fsync: the sum is the number of fsyncs.
-                var groups = 0.0
-                var syncs: [Double] = []
+                var figures = CommitterFigures(capacity: batches.count)
                 start.wait()
                 do {
                     for batch in batches {
                         let started = monotonicSeconds()
                         let receipt = try engine.commit(batch)
-                        latencies.append(monotonicSeconds() - started)
-                        groups += 1 / Double(receipt.groupSize)
-                        syncs.append(Double(receipt.syncNanoseconds) / 1e9)
+                        figures.record(receipt, latency: monotonicSeconds() - started)
                     }
                 } catch {
                     results.withLock { $0.error = error }
                 }
-                results.withLock {
-                    $0.syncs += syncs
-                    $0.latencies += latencies
-                    $0.groups += groups
-                }
+                results.withLock { $0.perThread.append(figures) }
             }
             thread.stackSize = 1 << 20
             thread.start()
@@ -167,12 +159,13 @@ struct GroupCommitBenchmark {
         done.wait()
         let seconds = monotonicSeconds() - started
         let cpuSeconds = processCPUSeconds() - cpuStarted
-        let (latencies, syncs, groups, error) = results.withLock { $0 }
+        let (perThread, error) = results.withLock { $0 }
         if let error { throw error }
-        let total = threads * perThread
+        let figures = CommitterFigures(joining: perThread)
+        let total = threads * commitsPerThread
         guard engine.lastSequence == UInt64(total) else { throw ValidationError("the group-commit run lost commits") }
-        return Run(threads: threads, groupCommit: groupCommit, commits: total, seconds: seconds, latencies: latencies,
-                   meanGroupSize: Double(total) / groups, syncs: syncs, cpuSeconds: cpuSeconds)
+        return Run(threads: threads, groupCommit: groupCommit, commits: total, seconds: seconds, latencies: figures.latencies,
+                   meanGroupSize: Double(total) / figures.groups, syncs: figures.syncs, cpuSeconds: cpuSeconds)
     }
 }
 
@@ -189,40 +182,32 @@ extension GroupCommitBenchmark {
         // As in ``measure(threads:groupCommit:round:)``: a finished task would free its batches.
         defer { withExtendedLifetime(streams) {} }
         let total = streams.reduce(0) { $0 + $1.count }
-        let outcome = Mutex<Result<(seconds: Double, latencies: [Double], syncs: [Double], groups: Double), any Error>?>(nil)
+        let outcome = Mutex<Result<(seconds: Double, perTask: [CommitterFigures]), any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         let cpuStarted = processCPUSeconds()
         Task {
             let started = monotonicSeconds()
             do {
-                let (latencies, syncs, groups) = try await withThrowingTaskGroup(of: ([Double], [Double], Double).self) { group in
+                let perTask = try await withThrowingTaskGroup(of: CommitterFigures.self) { group in
                     for batches in streams {
                         group.addTask {
-                            var latencies: [Double] = []
-                            var syncs: [Double] = []
-                            var groups = 0.0
+                            var figures = CommitterFigures(capacity: batches.count)
                             for batch in batches {
                                 let started = monotonicSeconds()
                                 let receipt = try await engine.commit(batch)
-                                latencies.append(monotonicSeconds() - started)
-                                groups += 1 / Double(receipt.groupSize)
-                                syncs.append(Double(receipt.syncNanoseconds) / 1e9)
+                                figures.record(receipt, latency: monotonicSeconds() - started)
                             }
-                            return (latencies, syncs, groups)
+                            return figures
                         }
                     }
-                    var all: [Double] = []
-                    var allSyncs: [Double] = []
-                    var groups = 0.0
-                    for try await (latencies, syncs, taskGroups) in group {
-                        all += latencies
-                        allSyncs += syncs
-                        groups += taskGroups
-                    }
-                    return (all, allSyncs, groups)
+                    // Joined once the clock has stopped, as in ``measure(threads:groupCommit:round:)``.
+                    var perTask: [CommitterFigures] = []
+                    perTask.reserveCapacity(streams.count)
+                    for try await figures in group { perTask.append(figures) }
+                    return perTask
                 }
                 let seconds = monotonicSeconds() - started
-                outcome.withLock { $0 = .success((seconds, latencies, syncs, groups)) }
+                outcome.withLock { $0 = .success((seconds, perTask)) }
             } catch {
                 outcome.withLock { $0 = .failure(error) }
             }
@@ -230,9 +215,40 @@ extension GroupCommitBenchmark {
         }
         done.wait()
         let cpuSeconds = processCPUSeconds() - cpuStarted
-        let (seconds, latencies, syncs, groups) = try outcome.withLock { $0! }.get()
+        let (seconds, perTask) = try outcome.withLock { $0! }.get()
+        let figures = CommitterFigures(joining: perTask)
         guard engine.lastSequence == UInt64(total) else { throw ValidationError("the group-commit run lost commits") }
-        return Run(threads: tasks, groupCommit: true, tasks: true, commits: total, seconds: seconds, latencies: latencies,
-                   meanGroupSize: Double(total) / groups, syncs: syncs, cpuSeconds: cpuSeconds)
+        return Run(threads: tasks, groupCommit: true, tasks: true, commits: total, seconds: seconds, latencies: figures.latencies,
+                   meanGroupSize: Double(total) / figures.groups, syncs: figures.syncs, cpuSeconds: cpuSeconds)
+    }
+}
+
+/// One committer's figures in a group-commit run, recorded in room reserved before the clock
+/// starts, and joined with the others' after it stops.
+struct CommitterFigures: Sendable {
+    var latencies: [Double] = []
+    /// Each commit's fsync time (a group's fsync counted once per commit it covers).
+    var syncs: [Double] = []
+    /// Each commit counts 1/size of its group's fsync: the sum is the number of fsyncs.
+    var groups = 0.0
+
+    init(capacity: Int) {
+        latencies.reserveCapacity(capacity)
+        syncs.reserveCapacity(capacity)
+    }
+
+    init(joining parts: [CommitterFigures]) {
+        self.init(capacity: parts.reduce(0) { $0 + $1.latencies.count })
+        for part in parts {
+            latencies += part.latencies
+            syncs += part.syncs
+            groups += part.groups
+        }
+    }
+
+    mutating func record(_ receipt: CommitReceipt, latency: Double) {
+        latencies.append(latency)
+        groups += 1 / Double(receipt.groupSize)
+        syncs.append(Double(receipt.syncNanoseconds) / 1e9)
     }
 }
