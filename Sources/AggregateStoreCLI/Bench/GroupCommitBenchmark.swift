@@ -131,13 +131,18 @@ struct GroupCommitBenchmark {
         // Each thread's own figures, joined once the clock has stopped: joining them as each
         // thread finished grew the shared arrays (page faults) while the others committed.
         let results = Mutex<(perThread: [CommitterFigures], error: (any Error)?)>(([], nil))
+        results.withLock { $0.perThread.reserveCapacity(threads) }
+        // The clock starts once every thread has reserved the room for its figures.
+        let ready = DispatchGroup()
         let start = DispatchSemaphore(value: 0)
         let done = DispatchGroup()
         for batches in streams {
+            ready.enter()
             done.enter()
             let thread = Thread {
                 defer { done.leave() }
                 var figures = CommitterFigures(capacity: batches.count)
+                ready.leave()
                 start.wait()
                 do {
                     for batch in batches {
@@ -153,6 +158,7 @@ struct GroupCommitBenchmark {
             thread.stackSize = 1 << 20
             thread.start()
         }
+        ready.wait()
         let started = monotonicSeconds()
         let cpuStarted = processCPUSeconds()
         for _ in 0..<threads { start.signal() }
@@ -182,6 +188,9 @@ extension GroupCommitBenchmark {
         // As in ``measure(threads:groupCommit:round:)``: a finished task would free its batches.
         defer { withExtendedLifetime(streams) {} }
         let total = streams.reduce(0) { $0 + $1.count }
+        // Each task's room for its figures, reserved before the clock starts; a task takes its
+        // own out, so that no copy is made when it records.
+        let prepared = PreparedFigures(capacities: streams.map(\.count))
         let outcome = Mutex<Result<(seconds: Double, perTask: [CommitterFigures]), any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         let cpuStarted = processCPUSeconds()
@@ -189,9 +198,9 @@ extension GroupCommitBenchmark {
             let started = monotonicSeconds()
             do {
                 let perTask = try await withThrowingTaskGroup(of: CommitterFigures.self) { group in
-                    for batches in streams {
+                    for (index, batches) in streams.enumerated() {
                         group.addTask {
-                            var figures = CommitterFigures(capacity: batches.count)
+                            var figures = prepared.take(index)
                             for batch in batches {
                                 let started = monotonicSeconds()
                                 let receipt = try await engine.commit(batch)
@@ -220,6 +229,21 @@ extension GroupCommitBenchmark {
         guard engine.lastSequence == UInt64(total) else { throw ValidationError("the group-commit run lost commits") }
         return Run(threads: tasks, groupCommit: true, tasks: true, commits: total, seconds: seconds, latencies: figures.latencies,
                    meanGroupSize: Double(total) / figures.groups, syncs: figures.syncs, cpuSeconds: cpuSeconds)
+    }
+}
+
+/// Each committer's ``CommitterFigures``, made before the clock starts, for the committer to
+/// take out as its own (a copy would be made at its first record).
+final class PreparedFigures: Sendable {
+    private let slots: Mutex<[CommitterFigures?]>
+
+    init(capacities: [Int]) {
+        slots = Mutex(capacities.map { CommitterFigures(capacity: $0) })
+    }
+
+    /// Committer `index`'s figures; each is taken once.
+    func take(_ index: Int) -> CommitterFigures {
+        slots.withLock { $0[index].take()! }
     }
 }
 

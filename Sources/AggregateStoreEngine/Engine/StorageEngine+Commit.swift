@@ -389,7 +389,8 @@ extension StorageEngine {
     /// it are applied.
     private func apply(_ chunk: DurableChunk, of commits: [StagedCommit], applied: (Int, CommitReceipt, FrameAddress) -> Void) {
         // The commits are read in place: a copy of each would retain its arrays, on the
-        // serial path that applies the groups.
+        // serial path that applies the groups. (Unchecked in release builds, hence the assert.)
+        assert(chunk.members.allSatisfy(commits.indices.contains), "a chunk names a commit its group does not have")
         commits.withUnsafeBufferPointer { commits in
             for (index, address) in zip(chunk.members, chunk.addresses) {
                 let sequence = commits[index].sequence, frameLength = commits[index].frameLength
