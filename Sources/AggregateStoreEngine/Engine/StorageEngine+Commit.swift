@@ -388,27 +388,22 @@ extension StorageEngine {
     /// frame address go to `applied` right after it is visible. Called once the groups before
     /// it are applied.
     private func apply(_ chunk: DurableChunk, of commits: [StagedCommit], applied: (Int, CommitReceipt, FrameAddress) -> Void) {
-        // The commits are read in place: a copy of each would retain its arrays, on the
-        // serial path that applies the groups. (Unchecked in release builds, hence the assert.)
-        assert(chunk.members.allSatisfy(commits.indices.contains), "a chunk names a commit its group does not have")
-        commits.withUnsafeBufferPointer { commits in
-            for (index, address) in zip(chunk.members, chunk.addresses) {
-                let sequence = commits[index].sequence, frameLength = commits[index].frameLength
-                let storedLength = frameLength - Format.frameHeaderLength
-                let header = FrameHeader(flags: 0, sequence: sequence, storedLength: storedLength,
-                                         uncompressedLength: commits[index].payloadLength, maskedFrameCRC: 0)
-                state.withLock { state in
-                    state.index.apply(commits[index].payload, sequence: sequence, frame: address, storedLength: storedLength)
-                    state.events.apply(commits[index].payload, sequence: sequence, frame: address, storedLength: storedLength)
-                    state.counters.add(header, commits[index].payload)
-                    state.lastSequence = sequence
-                    state.logEnd = max(state.logEnd, FrameAddress(segment: address.segment, offset: address.offset + UInt64(frameLength)))
-                }
-                applied(index, CommitReceipt(
-                    sequence: sequence, versions: commits[index].versions, eventPositions: commits[index].eventPositions,
-                    frameBytes: frameLength, payloadBytes: commits[index].payloadLength,
-                    syncNanoseconds: chunk.syncNanoseconds, groupSize: chunk.groupSize), address)
+        for (index, address) in zip(chunk.members, chunk.addresses) {
+            let commit = commits[index]
+            let storedLength = commit.frameLength - Format.frameHeaderLength
+            let header = FrameHeader(flags: 0, sequence: commit.sequence, storedLength: storedLength,
+                                     uncompressedLength: commit.payloadLength, maskedFrameCRC: 0)
+            state.withLock { state in
+                state.index.apply(commit.payload, sequence: commit.sequence, frame: address, storedLength: storedLength)
+                state.events.apply(commit.payload, sequence: commit.sequence, frame: address, storedLength: storedLength)
+                state.counters.add(header, commit.payload)
+                state.lastSequence = commit.sequence
+                state.logEnd = max(state.logEnd, FrameAddress(segment: address.segment, offset: address.offset + UInt64(commit.frameLength)))
             }
+            applied(index, CommitReceipt(
+                sequence: commit.sequence, versions: commit.versions, eventPositions: commit.eventPositions,
+                frameBytes: commit.frameLength, payloadBytes: commit.payloadLength,
+                syncNanoseconds: chunk.syncNanoseconds, groupSize: chunk.groupSize), address)
         }
     }
 
