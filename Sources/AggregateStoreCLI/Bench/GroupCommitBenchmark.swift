@@ -55,12 +55,13 @@ struct GroupCommitBenchmark {
             rounds.append(runs)
         }
         guard repeats > 1 else { return }
+        // Ratios to two decimals: the goal is a threshold, and a median shown as 20.0x may be below it.
         print("Medians of \(repeats) rounds (each ratio to its own round's first run; range in brackets):")
         for (index, name) in names.enumerated() {
             let rates = rounds.map { $0[index].commitsPerSecond }.sorted()
             let ratios = rounds.map { $0[index].commitsPerSecond / $0[0].commitsPerSecond }.sorted()
             let cpu = rounds.map { $0[index].cpuSeconds / Double($0[index].commits) }.sorted()
-            print(String(format: "  %@ %8.0f commits/s [%.0f-%.0f]  %5.1fx [%.1f-%.1f]  CPU %@/commit",
+            print(String(format: "  %@ %8.0f commits/s [%.0f-%.0f]  %6.2fx [%.2f-%.2f]  CPU %@/commit",
                          name.padding(toLength: 8, withPad: " ", startingAt: 0), percentile(rates, 0.5), rates.first!, rates.last!,
                          percentile(ratios, 0.5), ratios.first!, ratios.last!, micros(percentile(cpu, 0.5))))
         }
