@@ -173,6 +173,14 @@ struct CLITests {
             line.split(separator: " ").compactMap { Double($0) }.dropFirst().first
         }
         #expect(rounds.count == 3)
+        // Each committer's figures are joined after the clock stops: the mean group, commits
+        // over fsyncs, counts every committer's share of its groups' fsyncs.
+        for line in lines where line.contains("commits/s") && line.contains("mean group") {
+            let words = line.split(separator: " ")
+            let meanGroup = try #require(words.firstIndex(of: "group").flatMap { Double(words[$0 + 1]) }, "\(line)")
+            let committers = line.contains("tasks") ? 2.0 : 1.0
+            #expect(meanGroup >= 1 && meanGroup <= committers, "\(line)")
+        }
         let median = try #require(lines.first { $0.hasPrefix("  tasks2") })
         let figures = median.split(whereSeparator: { " []-x".contains($0) }).compactMap { Double($0) }
         // median rate, its range, median ratio, its range
